@@ -1,0 +1,6 @@
+"""sigfactor: mutational signature extraction with NMF, convex NMF and AE-NMF on PyTorch."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,112 @@
+"""Argument checks shared by every public function.
+
+Each check raises an error that names the argument, the value it got and what was expected.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(
+            f"{name}={value!r} is not valid; expected one of {', '.join(repr(c) for c in choices)}."
+        )
+    return value
+
+
+def check_int(name: str, value, *, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is an integer within ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r} is not valid; expected an integer.")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name}={value} is out of range; expected an integer >= {low}.")
+    if high is not None and value > high:
+        raise ValueError(f"{name}={value} is out of range; expected an integer <= {high}.")
+    return value
+
+
+def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as ``float`` if it is finite and positive (or zero when allowed)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}={value!r} is not valid; expected a number.")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
+        raise ValueError(f"{name}={value!r} is out of range; expected {expected}.")
+    return value
+
+
+def resolve_device(device) -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` into a device."""
+    if isinstance(device, torch.device):
+        dev = device
+    elif device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif isinstance(device, str) and (device in ("cpu", "cuda") or device.startswith("cuda:")):
+        dev = torch.device(device)
+    else:
+        raise ValueError(
+            f"device={device!r} is not valid; expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device."
+        )
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but no CUDA device is available; use 'cpu' or 'auto'.")
+    return dev
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    """Turn ``"float32"``, ``"float64"``, a numpy or torch float dtype into a torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        if dtype in (torch.float32, torch.float64):
+            return dtype
+    elif isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = None
+        if name in DTYPES:
+            return DTYPES[name]
+    raise ValueError(f"dtype={dtype!r} is not valid; expected 'float32' or 'float64'.")
+
+
+def check_counts(name: str, values: np.ndarray, *, sample_names: Iterable[str] | None = None,
+                 samples_axis: int = 0) -> None:
+    """Raise if ``values`` holds negative, NaN or infinite counts, or a sample with no counts.
+
+    ``samples_axis`` says which axis holds the samples, so that empty samples can be named.
+    """
+    if values.size == 0:
+        raise ValueError(f"{name} is empty; expected a matrix of mutation counts.")
+    if not np.issubdtype(values.dtype, np.number):
+        raise TypeError(f"{name} has dtype {values.dtype}; expected numeric mutation counts.")
+    finite = np.isfinite(values)
+    if not finite.all():
+        idx = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"{name} contains {int((~finite).sum())} non-finite value(s) (NaN or infinite), "
+            f"first at position {idx}; expected finite non-negative counts."
+        )
+    if (values < 0).any():
+        idx = tuple(int(i) for i in np.argwhere(values < 0)[0])
+        raise ValueError(
+            f"{name} contains {int((values < 0).sum())} negative value(s), first {values[idx]!r} "
+            f"at position {idx}; expected non-negative counts."
+        )
+    totals = values.sum(axis=1 - samples_axis)
+    empty = np.flatnonzero(totals == 0)
+    if empty.size:
+        names = list(sample_names) if sample_names is not None else [str(i) for i in range(values.shape[samples_axis])]
+        shown = ", ".join(str(names[i]) for i in empty[:10]) + (" ..." if empty.size > 10 else "")
+        raise ValueError(
+            f"{name} has {empty.size} sample(s) with zero mutations: {shown}; "
+            "remove them before fitting."
+        )

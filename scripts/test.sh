@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up (if needed) and run every test: pytest for the engine, testthat for the R package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export SIGFACTOR_DATA="${SIGFACTOR_DATA:-$(cd .. && pwd)/shared/data}"
+export RETICULATE_PYTHON="$PWD/.venv/bin/python"
+status=0
+.venv/bin/python -m pytest tests/python -q -p no:cacheprovider || status=$?
+if [ -d tests/testthat ] && ls tests/testthat/test-*.R >/dev/null 2>&1; then
+  Rscript tests/run_testthat.R || status=$?
+fi
+exit $status
