@@ -3,4 +3,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from .models import ConvergenceWarning, Factorization, Solution, factorize  # noqa: E402
+
+__all__ = ["__version__", "ConvergenceWarning", "Factorization", "Solution", "factorize"]

@@ -1,0 +1,188 @@
+"""Pieces every solver shares: seeds, initial values, losses and the batched iteration loop.
+
+Solver orientation (private): ``V`` is channels x samples, the paper's X, with an optional
+leading batch dimension that is either 1 (one catalogue for every restart) or the number of
+restarts (one catalogue per restart, e.g. resampled or split data). Factors carry a leading
+restart dimension.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Dict
+
+import numpy as np
+import torch
+
+State = Dict[str, torch.Tensor]
+
+
+class ConvergenceWarning(UserWarning):
+    """Some restarts reached ``max_iter`` before their relative loss change fell below ``tol``."""
+
+
+def restart_seeds(seed, n_restarts: int) -> np.ndarray:
+    """Per-restart seeds from one seed.
+
+    An integer seed gives ``n_restarts`` 32-bit seeds from ``numpy.random.SeedSequence(seed)``;
+    asking for more restarts extends the list (the first seeds stay the same). A sequence of
+    integers is taken as the per-restart seeds themselves, so restart ``i`` of a batch can be
+    rerun alone with ``seed=[seeds[i]]``.
+    """
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        seeds = np.asarray(seed)
+        if seeds.ndim != 1 or seeds.size != n_restarts or not np.issubdtype(seeds.dtype, np.integer):
+            raise ValueError(
+                f"seed={list(seed)!r} is not valid; expected one integer or a list of "
+                f"n_restarts={n_restarts} integers."
+            )
+        if (seeds < 0).any():
+            raise ValueError(f"seed={list(seed)!r} is not valid; expected non-negative integers.")
+        return seeds.astype(np.uint64)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r} is not valid; expected a non-negative integer or a list of them.")
+    return np.random.SeedSequence(int(seed)).generate_state(n_restarts).astype(np.uint64)
+
+
+def generators(seeds: np.ndarray) -> list[torch.Generator]:
+    """One CPU generator per restart. Draws are made on the CPU in float64, then moved, so the
+    initial values do not depend on the device or the working dtype."""
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
+def uniform(gens: list[torch.Generator], shape: tuple, high, *, like: torch.Tensor) -> torch.Tensor:
+    """Stack of ``U(0, high)`` draws, one per generator, on ``like``'s device and dtype.
+
+    ``high`` is a float or a length-R sequence (one scale per restart).
+    """
+    draws = torch.stack([torch.rand(shape, generator=g, dtype=torch.float64) for g in gens])
+    high = torch.as_tensor(high, dtype=torch.float64).reshape(-1, *([1] * len(shape)))
+    return (draws * high).to(device=like.device, dtype=like.dtype)
+
+
+def tiny(dtype: torch.dtype) -> float:
+    """The epsilon that keeps denominators and logarithms finite for ``dtype``."""
+    return float(torch.finfo(dtype).eps)
+
+
+def batch_mean(V: torch.Tensor) -> torch.Tensor:
+    """Mean entry of each catalogue in the batch, as float64 on the CPU (shape ``(B,)``)."""
+    return V.detach().to("cpu", torch.float64).mean(dim=(-2, -1))
+
+
+def per_restart(values: torch.Tensor, n_restarts: int) -> torch.Tensor:
+    """Broadcast a per-batch quantity of shape ``(1,)`` or ``(R,)`` to ``(R,)``."""
+    return values.expand(n_restarts) if values.shape[0] == 1 else values
+
+
+def frobenius(V: torch.Tensor, V_hat: torch.Tensor) -> torch.Tensor:
+    """Per-entry mean squared error of each batch member (shape ``(R,)``)."""
+    return (V - V_hat).pow(2).mean(dim=(-2, -1))
+
+
+def kl(V: torch.Tensor, V_hat: torch.Tensor) -> torch.Tensor:
+    """Per-entry generalized Kullback-Leibler divergence (Poisson deviance / 2)."""
+    eps = tiny(V_hat.dtype)
+    V_hat = V_hat.clamp_min(eps)
+    ratio_term = torch.where(V > 0, V * torch.log(V.clamp_min(eps) / V_hat), torch.zeros_like(V_hat))
+    return (ratio_term - V + V_hat).mean(dim=(-2, -1))
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "frobenius": frobenius,
+    "kl": kl,
+}
+
+
+@dataclass
+class RunResult:
+    """What :func:`iterate` returns: final state, losses and convergence bookkeeping."""
+
+    state: State
+    loss: torch.Tensor
+    n_iter: torch.Tensor
+    converged: torch.Tensor
+    trace: torch.Tensor
+    trace_iter: torch.Tensor
+
+
+def _take(V: torch.Tensor, idx: torch.Tensor, full: int) -> torch.Tensor:
+    if V.shape[0] == 1 or idx.numel() == full:
+        return V
+    return V.index_select(0, idx)
+
+
+def iterate(
+    V: torch.Tensor,
+    state: State,
+    step: Callable[[torch.Tensor, State], State],
+    objective: Callable[[torch.Tensor, State], torch.Tensor],
+    *,
+    max_iter: int,
+    tol: float,
+    check_every: int,
+    progress=None,
+) -> RunResult:
+    """Run ``step`` on every restart until its relative loss change is below ``tol``.
+
+    The loss is checked every ``check_every`` iterations. A restart whose relative change
+    ``|L_prev - L| / L_prev`` falls below ``tol`` is converged: it is set aside and no longer
+    updated, while the others go on; the batch shrinks as restarts converge. Each restart's
+    arithmetic depends only on its own data and seed.
+
+    ``progress`` is an optional callable taking the number of iterations just done.
+    """
+    n_restarts = next(iter(state.values())).shape[0]
+    device = V.device
+    loss = objective(V, state)
+    prev = loss.clone()
+    n_iter = torch.zeros(n_restarts, dtype=torch.long, device=device)
+    converged = torch.zeros(n_restarts, dtype=torch.bool, device=device)
+    trace = [loss.detach().clone()]
+    trace_iter = [0]
+    active = torch.arange(n_restarts, device=device)
+    done_iter = 0
+    while done_iter < max_iter and active.numel() > 0:
+        n_steps = min(check_every, max_iter - done_iter)
+        full = active.numel() == n_restarts
+        sub = state if full else {k: v.index_select(0, active) for k, v in state.items()}
+        V_sub = _take(V, active, n_restarts)
+        for _ in range(n_steps):
+            sub = step(V_sub, sub)
+        done_iter += n_steps
+        cur = objective(V_sub, sub)
+        if full:
+            state = sub
+        else:
+            for key, value in sub.items():
+                state[key] = state[key].index_copy(0, active, value)
+        n_iter[active] = done_iter
+        before = prev[active]
+        rel = (before - cur).abs() / before.clamp_min(tiny(cur.dtype))
+        finished = (rel < tol) | ~torch.isfinite(cur)
+        loss[active] = cur
+        prev[active] = cur
+        converged[active] = rel < tol
+        row = torch.full((n_restarts,), float("nan"), dtype=loss.dtype, device=device)
+        row[active] = cur
+        trace.append(row)
+        trace_iter.append(done_iter)
+        active = active[~finished]
+        if progress is not None:
+            progress(n_steps)
+    not_converged = int((~converged).sum())
+    if not_converged:
+        warnings.warn(
+            f"{not_converged} of {n_restarts} restart(s) did not converge within max_iter={max_iter} "
+            f"iterations (tol={tol:g}); increase max_iter or loosen tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return RunResult(
+        state=state,
+        loss=loss,
+        n_iter=n_iter,
+        converged=converged,
+        trace=torch.stack(trace, dim=1),
+        trace_iter=torch.tensor(trace_iter),
+    )

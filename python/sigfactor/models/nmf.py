@@ -1,0 +1,104 @@
+"""NMF by Lee-Seung multiplicative updates, Frobenius and generalized KL (Poisson) losses.
+
+``V ~ W H`` with ``V`` channels x samples, ``W`` channels x k (signatures), ``H`` k x samples
+(exposures). Every tensor carries a leading restart dimension.
+"""
+from __future__ import annotations
+
+import torch
+
+from ._driver import LOSSES, RunResult, State, batch_mean, iterate, per_restart, tiny, uniform
+
+INITS = ("random", "nndsvd")
+
+
+def random_init(V: torch.Tensor, rank: int, gens) -> State:
+    """Uniform factors scaled so the mean of ``W H`` matches the mean of ``V``.
+
+    ``W, H ~ U(0, 2 sqrt(mean(V) / k))``, so ``E[(W H)_ij] = mean(V)``.
+    """
+    n_restarts = len(gens)
+    m, n = V.shape[-2:]
+    high = 2.0 * torch.sqrt(per_restart(batch_mean(V), n_restarts) / rank)
+    W = uniform(gens, (m, rank), high, like=V)
+    H = uniform(gens, (rank, n), high, like=V)
+    return {"W": W, "H": H}
+
+
+def nndsvd_init(V: torch.Tensor, rank: int, gens) -> State:
+    """NNDSVD (Boutsidis & Gallopoulos 2008) with zeros filled by small random values.
+
+    The SVD part is the same for every restart on the same data; the zeros are filled with
+    ``U(0, mean(V) / 100)`` draws from each restart's generator (the ``nndsvdar`` variant), so
+    restarts differ and multiplicative updates can move every entry.
+    """
+    n_restarts = len(gens)
+    V64 = V.detach().to("cpu", torch.float64)
+    U, S, Vh = torch.linalg.svd(V64, full_matrices=False)
+    B, m, n = V64.shape
+    W = torch.zeros(B, m, rank, dtype=torch.float64)
+    H = torch.zeros(B, rank, n, dtype=torch.float64)
+    W[:, :, 0] = S[:, :1].sqrt() * U[:, :, 0].abs()
+    H[:, 0, :] = S[:, :1].sqrt() * Vh[:, 0, :].abs()
+    for j in range(1, rank):
+        x, y = U[:, :, j], Vh[:, j, :]
+        xp, xn = x.clamp_min(0), (-x).clamp_min(0)
+        yp, yn = y.clamp_min(0), (-y).clamp_min(0)
+        xpn, xnn = xp.norm(dim=1), xn.norm(dim=1)
+        ypn, ynn = yp.norm(dim=1), yn.norm(dim=1)
+        mp, mn = xpn * ypn, xnn * ynn
+        use_pos = (mp > mn).unsqueeze(1)
+        sigma = torch.where(mp > mn, mp, mn)
+        u = torch.where(use_pos, xp / xpn.clamp_min(1e-300).unsqueeze(1), xn / xnn.clamp_min(1e-300).unsqueeze(1))
+        v = torch.where(use_pos, yp / ypn.clamp_min(1e-300).unsqueeze(1), yn / ynn.clamp_min(1e-300).unsqueeze(1))
+        lam = (S[:, j] * sigma).sqrt().unsqueeze(1)
+        W[:, :, j] = lam * u
+        H[:, j, :] = lam * v
+    fill = per_restart(V64.mean(dim=(-2, -1)), n_restarts) / 100.0
+    W = W.expand(n_restarts, -1, -1) if B == 1 else W
+    H = H.expand(n_restarts, -1, -1) if B == 1 else H
+    like64 = torch.empty(0, dtype=torch.float64)
+    W = torch.where(W > 0, W, uniform(gens, (m, rank), fill, like=like64))
+    H = torch.where(H > 0, H, uniform(gens, (rank, n), fill, like=like64))
+    return {"W": W.to(V.device, V.dtype), "H": H.to(V.device, V.dtype)}
+
+
+def initialize(V: torch.Tensor, rank: int, gens, init: str) -> State:
+    """Initial ``W`` and ``H`` by the named scheme (see :data:`INITS`)."""
+    return random_init(V, rank, gens) if init == "random" else nndsvd_init(V, rank, gens)
+
+
+def frobenius_step(V: torch.Tensor, s: State) -> State:
+    """One multiplicative update of ``H`` then ``W`` for ``||V - W H||_F^2``."""
+    W, H = s["W"], s["H"]
+    eps = tiny(V.dtype)
+    Wt = W.transpose(-1, -2)
+    H = H * (Wt @ V) / ((Wt @ W) @ H).clamp_min(eps)
+    Ht = H.transpose(-1, -2)
+    W = W * (V @ Ht) / (W @ (H @ Ht)).clamp_min(eps)
+    return {"W": W, "H": H}
+
+
+def kl_step(V: torch.Tensor, s: State) -> State:
+    """One multiplicative update of ``H`` then ``W`` for the generalized KL divergence."""
+    W, H = s["W"], s["H"]
+    eps = tiny(V.dtype)
+    ratio = V / (W @ H).clamp_min(eps)
+    H = H * (W.transpose(-1, -2) @ ratio) / W.sum(dim=-2).unsqueeze(-1).clamp_min(eps)
+    ratio = V / (W @ H).clamp_min(eps)
+    W = W * (ratio @ H.transpose(-1, -2)) / H.sum(dim=-1).unsqueeze(-2).clamp_min(eps)
+    return {"W": W, "H": H}
+
+
+def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, tol=1e-6,
+            check_every=10, progress=None) -> RunResult:
+    """Fit NMF to ``V`` (``(B, channels, samples)``, ``B`` 1 or the number of restarts).
+
+    Returns the driver's :class:`RunResult` with state ``W`` (R, channels, k) and ``H``
+    (R, k, samples).
+    """
+    state = initialize(V, rank, gens, init)
+    step = frobenius_step if loss == "frobenius" else kl_step
+    loss_fn = LOSSES[loss]
+    return iterate(V, state, step, lambda V_, s: loss_fn(V_, s["W"] @ s["H"]),
+                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
