@@ -170,16 +170,17 @@ class Catalogue:
 
 # ---- building blocks of the constructor ------------------------------------------------------
 
-def _sample_index(samples: Iterable, source: str) -> pd.Index:
+def _sample_index(samples: Iterable, source: str, what: str = "sample") -> pd.Index:
+    """Names as an Index of str; empty or duplicated names are refused, naming them."""
     names = []
     for i, s in enumerate(samples):
         if s is None or (isinstance(s, float) and np.isnan(s)) or str(s).strip() == "":
-            raise ValueError(f"{source}: sample {i + 1} has an empty name; expected a unique name per sample.")
+            raise ValueError(f"{source}: {what} {i + 1} has an empty name; expected a unique name per {what}.")
         names.append(str(s))
     index = pd.Index(names, dtype=object)
     if index.has_duplicates:
         dup = index[index.duplicated()].unique().tolist()
-        raise ValueError(f"{source}: duplicated sample name(s) {ch._shown(dup)}; expected unique sample names.")
+        raise ValueError(f"{source}: duplicated {what} name(s) {ch._shown(dup)}; expected unique {what} names.")
     return index
 
 
@@ -324,26 +325,36 @@ def _is_anndata(obj) -> bool:
 
 def _read_path(path: Path, kind: str | None, layer: str | None) -> Catalogue:
     source = f"file '{path}'"
+    if path.suffix.lower() == ".h5ad" and path.is_file() and path.stat().st_size > 0:
+        import anndata
+
+        return _from_anndata(anndata.read_h5ad(path), kind, layer, source)
+    if layer is not None:
+        raise ValueError(f"layer={layer!r} applies to .h5ad files only; got {source}.")
+    return _from_frame(_read_table(path, source), kind, source)
+
+
+def _read_table(path: Path, source: str) -> pd.DataFrame:
+    """A text or .rds file as a labelled DataFrame (orientation not yet decided)."""
     if not path.exists():
         raise FileNotFoundError(f"{source} does not exist; expected a catalogue file.")
     if path.is_dir():
         raise ValueError(f"{source} is a folder; expected a catalogue file.")
     if path.stat().st_size == 0:
         raise ValueError(f"{source} is empty; expected a mutation catalogue.")
-    suffix = path.suffix.lower()
-    if suffix == ".h5ad":
-        import anndata
-
-        return _from_anndata(anndata.read_h5ad(path), kind, layer, source)
-    if layer is not None:
-        raise ValueError(f"layer={layer!r} applies to .h5ad files only; {source} is a text file.")
-    if suffix == ".rds":
-        return _from_frame(_read_rds(path), kind, source)
-    return _from_frame(_read_text(path, source), kind, source)
+    if path.suffix.lower() == ".rds":
+        return _read_rds(path)
+    return _read_text(path, source)
 
 
 def _from_frame(frame: pd.DataFrame, kind: str | None, source: str) -> Catalogue:
     """Catalogue from a labelled table; the orientation is where the channel labels are."""
+    values, samples, labels, kind = _orient(frame, kind, source)
+    return Catalogue(values, samples, labels, kind=kind, source=source)
+
+
+def _orient(frame: pd.DataFrame, kind: str | None, source: str) -> tuple[np.ndarray, list, list, str]:
+    """Find the axis holding channel labels: (values names x channels, names, labels, kind)."""
     frame = _promote_label_columns(frame)
     rows, cols = _labels(frame.index), _labels(frame.columns)
     try:
@@ -366,8 +377,8 @@ def _from_frame(frame: pd.DataFrame, kind: str | None, source: str) -> Catalogue
             f"({', '.join(ch.STYLES)}), e.g. 'A[C>A]A', 'C>A' + 'ACA', 'AC>CA', '1:Del:C:0', 'C_deletion_1'."
         )
     if rows_kind:
-        return Catalogue(frame.to_numpy().T, cols, rows, kind=rows_kind, source=source)
-    return Catalogue(frame.to_numpy(), rows, cols, kind=cols_kind, source=source)
+        return frame.to_numpy().T, cols, rows, rows_kind
+    return frame.to_numpy(), rows, cols, cols_kind
 
 
 def _labels(index: pd.Index) -> list:
