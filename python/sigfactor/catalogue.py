@@ -328,7 +328,11 @@ def _read_path(path: Path, kind: str | None, layer: str | None) -> Catalogue:
     if path.suffix.lower() == ".h5ad" and path.is_file() and path.stat().st_size > 0:
         import anndata
 
-        return _from_anndata(anndata.read_h5ad(path), kind, layer, source)
+        try:
+            adata = anndata.read_h5ad(path)
+        except (OSError, KeyError, ValueError) as err:
+            raise ValueError(f"{source} cannot be read as AnnData (.h5ad): {err}") from None
+        return _from_anndata(adata, kind, layer, source)
     if layer is not None:
         raise ValueError(f"layer={layer!r} applies to .h5ad files only; got {source}.")
     return _from_frame(_read_table(path, source), kind, source)

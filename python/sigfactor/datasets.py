@@ -218,13 +218,13 @@ def breast100() -> Catalogue:
 def gel_ovary() -> Catalogue:
     """523 ovarian cancer genomes from Genomics England, SBS96 (fetched on first use).
 
-    The data of the AE-NMF paper: Degasperi A. et al. (2022) Substitution mutational
-    signatures in whole-genome-sequenced cancers in the UK population. Science 376:abl9283
-    (Genomics England 100,000 Genomes Project; Zenodo record 5571551). Public copy:
+    The data of the AE-NMF paper (Egendal et al.), from Degasperi A. et al. (2022) Substitution
+    mutational signatures in whole-genome-sequenced cancers in the UK population. Science
+    376:abl9283 (Genomics England 100,000 Genomes Project; Zenodo record 5571551). Public copy:
     GitHub annalisapaladino/AEMutSignExtraction at commit b8df1b6,
     ``data/catalogues_Ovary_SBS.tsv`` (MutationalPatterns layout, substitution-first order).
-    Licence: the repository publishes no licence; cite Degasperi et al. 2022 and use under
-    Genomics England's terms for the released summary data.
+    Licence: that repository carries no licence file; the catalogues are Degasperi et al.'s
+    published summary data, to be cited as above.
     """
     return read_catalogue(fetch("gel_ovary"))
 

@@ -1,7 +1,6 @@
 """Catalogues: real files in every row order and orientation, round trips, bad input."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +277,9 @@ def test_empty_and_blank_and_header_only_files(tmp_path):
     (tmp_path / "head.txt").write_text("MutationType\tS1\n")
     with pytest.raises(ValueError, match=r"head\.txt' has a header line but no data rows"):
         read_catalogue(tmp_path / "head.txt")
+    (tmp_path / "text.h5ad").write_text("MutationType\tS1\n")
+    with pytest.raises(ValueError, match=r"text\.h5ad' cannot be read as AnnData"):
+        read_catalogue(tmp_path / "text.h5ad")
     with pytest.raises(FileNotFoundError, match=r"nothere\.txt' does not exist"):
         read_catalogue(tmp_path / "nothere.txt")
 
