@@ -1,0 +1,29 @@
+"""Test set-up shared by every test module: data comes from the project's shared mirror, never the network."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The public cohorts come from the shared data folder beside the repository (or $SIGFACTOR_DATA);
+# SIGFACTOR_OFFLINE makes any attempt to download an error instead of a network access.
+os.environ.setdefault("SIGFACTOR_DATA", str(REPO.parent / "shared" / "data"))
+os.environ["SIGFACTOR_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The mirror folder of the public data (project layout: catalogues/, synthetic/, ...)."""
+    folder = Path(os.environ["SIGFACTOR_DATA"])
+    if not (folder / "catalogues").is_dir():
+        pytest.fail(f"SIGFACTOR_DATA={folder} does not hold the shared data (catalogues/ missing).")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Downloads cache in a fresh folder, so a user's cache cannot change a result."""
+    monkeypatch.setenv("SIGFACTOR_CACHE", str(tmp_path_factory.mktemp("cache")))
