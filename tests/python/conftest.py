@@ -27,3 +27,19 @@ def shared_data() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Downloads cache in a fresh folder, so a user's cache cannot change a result."""
     monkeypatch.setenv("SIGFACTOR_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def breast21_counts():
+    """The bundled 21 breast genomes as a samples x channels integer array (SigProfiler order)."""
+    from sigfactor import datasets
+
+    return datasets.breast21().counts.copy()
+
+
+@pytest.fixture(scope="session")
+def cosmic_frame():
+    """COSMIC v3.4 SBS GRCh37, channels x signatures, canonical labels."""
+    from sigfactor import reference
+
+    return reference.cosmic()

@@ -1,0 +1,54 @@
+"""Exposure refits: NNLS against scipy's Lawson-Hanson, KL against NNLS."""
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import nnls as scipy_nnls
+
+import sigfactor
+from sigfactor.refit import nnls, refit_kl
+
+
+@pytest.mark.parametrize("names", [["SBS1", "SBS2", "SBS3", "SBS5", "SBS13"], slice(0, 30)])
+def test_nnls_matches_scipy(breast21_counts, cosmic_frame, names):
+    S = cosmic_frame.iloc[:, names] if isinstance(names, slice) else cosmic_frame[names]
+    S = S.to_numpy()
+    Y = breast21_counts.T.astype(float)
+    H = nnls(torch.tensor(S), torch.tensor(Y)).numpy()
+    ref = np.stack([scipy_nnls(S, Y[:, i], maxiter=10000)[0] for i in range(Y.shape[1])], axis=1)
+    np.testing.assert_allclose(H, ref, atol=1e-6 * ref.max())
+    assert (H >= 0).all()
+
+
+def test_nnls_is_batched_over_leading_dimensions(breast21_counts, cosmic_frame):
+    S = torch.tensor(cosmic_frame[["SBS1", "SBS2", "SBS3"]].to_numpy())
+    Y = torch.tensor(breast21_counts.T.astype(float))
+    one = nnls(S, Y)
+    both = nnls(torch.stack([S, S]), torch.stack([Y, 2 * Y]))
+    torch.testing.assert_close(both[0], one)
+    torch.testing.assert_close(both[1], 2 * one)
+
+
+def test_kl_refit_lowers_the_divergence_below_nnls(breast21_counts, cosmic_frame):
+    S = torch.tensor(cosmic_frame[["SBS1", "SBS2", "SBS3", "SBS5", "SBS13"]].to_numpy())
+    Y = torch.tensor(breast21_counts.T.astype(float))
+
+    def kl(H):
+        Yh = (S @ H).clamp_min(1e-12)
+        return float((torch.where(Y > 0, Y * torch.log(Y / Yh), torch.zeros_like(Y)) - Y + Yh).sum())
+
+    assert kl(refit_kl(S, Y)) < kl(nnls(S, Y).clamp_min(1e-12))
+
+
+def test_public_refit_aligns_rows_by_label(cosmic_frame):
+    cat = sigfactor.datasets.breast21()
+    sigs = cosmic_frame[["SBS1", "SBS2", "SBS3", "SBS13"]]
+    expected = sigfactor.refit(cat, sigs)
+    shuffled = sigfactor.refit(cat, sigs.sample(frac=1.0, random_state=1))
+    pd_testing = __import__("pandas").testing
+    pd_testing.assert_frame_equal(expected, shuffled)
+    assert list(expected.index) == list(cat.samples) and list(expected.columns) == list(sigs.columns)
+
+
+def test_public_refit_names_missing_channels(cosmic_frame):
+    with pytest.raises(ValueError, match="signatures"):
+        sigfactor.refit(sigfactor.datasets.breast21(), cosmic_frame.iloc[:90, :3])
