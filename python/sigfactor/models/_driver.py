@@ -75,6 +75,27 @@ def per_restart(values: torch.Tensor, n_restarts: int) -> torch.Tensor:
     return values.expand(n_restarts) if values.shape[0] == 1 else values
 
 
+def shared_left(A: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """``A @ V`` for ``A`` ``(R, p, m)`` and ``V`` ``(B, m, n)``.
+
+    When every restart shares one catalogue (``B == 1``) the restarts are folded into one
+    matrix product ``(R p, m) @ (m, n)``, which BLAS runs far faster than R small products.
+    """
+    if V.shape[0] != 1:
+        return A @ V
+    R, p, m = A.shape
+    return (A.reshape(R * p, m) @ V[0]).view(R, p, V.shape[-1])
+
+
+def shared_right(V: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``V @ B`` for ``V`` ``(B, m, n)`` and ``B`` ``(R, n, q)``, folded like :func:`shared_left`."""
+    if V.shape[0] != 1:
+        return V @ B
+    R, n, q = B.shape
+    m = V.shape[-2]
+    return (V[0] @ B.transpose(0, 1).reshape(n, R * q)).view(m, R, q).transpose(0, 1)
+
+
 def frobenius(V: torch.Tensor, V_hat: torch.Tensor) -> torch.Tensor:
     """Per-entry mean squared error of each batch member (shape ``(R,)``)."""
     return (V - V_hat).pow(2).mean(dim=(-2, -1))

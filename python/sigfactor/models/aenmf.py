@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from . import convex
-from ._driver import LOSSES, RunResult, State, iterate, tiny
+from ._driver import LOSSES, RunResult, State, iterate, shared_left, shared_right, tiny
 
 CONSTRAINTS = ("fpabs", "fppg", "pg", "abs")
 BETAS = (0.9, 0.999)
@@ -55,7 +55,7 @@ def project(w: torch.Tensor, constraint: str) -> torch.Tensor:
 
 def reconstruct(V: torch.Tensor, s: State, constraint: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Signatures ``P = V f(W_enc)`` and the reconstruction ``P f(W_dec)``."""
-    P = V @ activation(s["We"], constraint)
+    P = shared_right(V, activation(s["We"], constraint))
     return P, P @ activation(s["Wd"], constraint)
 
 
@@ -83,10 +83,10 @@ def make_step(loss: str, constraint: str, lr: float):
     def step(V: torch.Tensor, s: State) -> State:
         We, Wd = s["We"], s["Wd"]
         A, B = activation(We, constraint), activation(Wd, constraint)
-        P = V @ A
+        P = shared_right(V, A)
         R = loss_gradient(V, P @ B, loss)
         gB = P.transpose(-1, -2) @ R
-        gA = V.transpose(-1, -2) @ (R @ B.transpose(-1, -2))
+        gA = shared_left((R @ B.transpose(-1, -2)).transpose(-1, -2), V).transpose(-1, -2)
         t = s["t"] + 1
         We, m_e, v_e = adam(We, activation_grad(We, gA, constraint), s["m_e"], s["v_e"], t, lr)
         Wd, m_d, v_d = adam(Wd, activation_grad(Wd, gB, constraint), s["m_d"], s["v_d"], t, lr)

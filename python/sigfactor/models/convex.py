@@ -4,13 +4,14 @@
 ``V W``; ``G`` (samples x k) holds the exposures. For non-negative data ``A = V^T V >= 0``, so
 the paper's updates reduce to
 ``G <- G sqrt(A W / (G W^T A W))`` and ``W <- W sqrt(A G / (A W G^T G))``, which never increase
-``||V - V W G^T||_F^2``. Everything is computed through the Gram matrix ``A``.
+``||V - V W G^T||_F^2``. Products with ``A`` are formed as ``V^T (V W)`` (``2 m n k`` work
+instead of ``n^2 k``), with the restarts folded into one matrix product.
 """
 from __future__ import annotations
 
 import torch
 
-from ._driver import RunResult, State, iterate, tiny, uniform
+from ._driver import RunResult, State, iterate, shared_left, shared_right, tiny, uniform
 
 
 def random_init(V: torch.Tensor, rank: int, gens) -> State:
@@ -29,41 +30,34 @@ def random_init(V: torch.Tensor, rank: int, gens) -> State:
     return {"W": W, "G": G}
 
 
-def gram(V: torch.Tensor) -> torch.Tensor:
-    """``A = V^T V`` per batch member (samples x samples)."""
-    return V.transpose(-1, -2) @ V
+def gram_times(V: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """``A W = V^T (V W)`` for every restart, without forming ``A``."""
+    return shared_left(shared_right(V, W).transpose(-1, -2), V).transpose(-1, -2)
 
 
-def objective(A: torch.Tensor, s: State, n_entries: int) -> torch.Tensor:
-    """Per-entry squared error ``||V - V W G^T||_F^2 / (m n)`` from the Gram matrix."""
-    W, G = s["W"], s["G"]
-    AW = A @ W
-    trace_A = A.diagonal(dim1=-2, dim2=-1).sum(-1)
-    cross = (G * AW).sum(dim=(-2, -1))
-    quad = ((W.transpose(-1, -2) @ AW) * (G.transpose(-1, -2) @ G)).sum(dim=(-2, -1))
-    return (trace_A - 2.0 * cross + quad).clamp_min(0) / n_entries
+def objective(V: torch.Tensor, s: State) -> torch.Tensor:
+    """Per-entry squared error ``||V - V W G^T||_F^2 / (m n)``."""
+    signatures = shared_right(V, s["W"])
+    return (V - signatures @ s["G"].transpose(-1, -2)).pow(2).mean(dim=(-2, -1))
 
 
-def step(A: torch.Tensor, s: State) -> State:
+def step(V: torch.Tensor, s: State) -> State:
     """One Ding-Li-Jordan update of ``G`` then ``W``."""
     W, G = s["W"], s["G"]
-    eps = tiny(A.dtype)
-    AW = A @ W
+    eps = tiny(V.dtype)
+    AW = gram_times(V, W)
     G = G * torch.sqrt(AW / (G @ (W.transpose(-1, -2) @ AW)).clamp_min(eps))
-    AG = A @ G
+    AG = gram_times(V, G)
     W = W * torch.sqrt(AG / (AW @ (G.transpose(-1, -2) @ G)).clamp_min(eps))
     return {"W": W, "G": G}
 
 
-def fit_convex(V, rank, gens, *, max_iter=10000, tol=1e-6, check_every=10, progress=None,
-               state: State | None = None) -> RunResult:
+def fit_convex(V, rank, gens, *, max_iter=10000, tol=1e-6, check_every=10, progress=None) -> RunResult:
     """Fit convex NMF to ``V`` (``(B, channels, samples)``).
 
     Returns the driver's :class:`RunResult` with state ``W`` and ``G`` (R, samples, k);
     signatures are ``V W``, exposures ``G``.
     """
-    m, n = V.shape[-2:]
-    A = gram(V)
-    state = random_init(V, rank, gens) if state is None else state
-    return iterate(A, state, step, lambda A_, s: objective(A_, s, m * n),
+    state = random_init(V, rank, gens)
+    return iterate(V, state, step, objective,
                    max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import torch
 
-from ._driver import LOSSES, RunResult, State, batch_mean, iterate, per_restart, tiny, uniform
+from ._driver import (
+    LOSSES, RunResult, State, batch_mean, iterate, per_restart, shared_left, shared_right, tiny, uniform,
+)
 
 INITS = ("random", "nndsvd")
 
@@ -73,9 +75,9 @@ def frobenius_step(V: torch.Tensor, s: State) -> State:
     W, H = s["W"], s["H"]
     eps = tiny(V.dtype)
     Wt = W.transpose(-1, -2)
-    H = H * (Wt @ V) / ((Wt @ W) @ H).clamp_min(eps)
+    H = H * shared_left(Wt, V) / ((Wt @ W) @ H).clamp_min(eps)
     Ht = H.transpose(-1, -2)
-    W = W * (V @ Ht) / (W @ (H @ Ht)).clamp_min(eps)
+    W = W * shared_right(V, Ht) / (W @ (H @ Ht)).clamp_min(eps)
     return {"W": W, "H": H}
 
 
