@@ -24,12 +24,16 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
+# The R extra (rpy2, for .rds catalogues) only where R is installed.
+EXTRAS="test"
+if command -v R >/dev/null 2>&1; then EXTRAS="test,r"; fi
 if ! .venv/bin/python -c "import sigfactor, torch, pytest, sklearn" >/dev/null 2>&1 \
-   || [ pyproject.toml -nt .venv/.sigfactor-installed ]; then
-  echo "setup: installing the engine into .venv (torch 2.13.0 CPU build)"
+   || [ pyproject.toml -nt .venv/.sigfactor-installed ] \
+   || [ "$(cat .venv/.sigfactor-installed 2>/dev/null)" != "$EXTRAS" ]; then
+  echo "setup: installing the engine into .venv (torch 2.13.0 CPU build; extras: $EXTRAS)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[test]"
-  touch .venv/.sigfactor-installed
+  .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+  echo "$EXTRAS" > .venv/.sigfactor-installed
 fi
 echo "setup: ready ($(.venv/bin/python -c 'import sigfactor, torch; print("sigfactor", sigfactor.__version__, "torch", torch.__version__)'))"
