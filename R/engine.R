@@ -11,14 +11,27 @@
 # The sigfactor Python module (imported without conversion), imported on first use.
 engine <- function() {
   if (is.null(.engine$module)) {
-    available <- tryCatch(reticulate::py_module_available("sigfactor"),
-                          error = function(e) FALSE)
-    if (!isTRUE(available)) {
+    if (!engine_installed()) {
       stop(engine_missing_message(), call. = FALSE)
     }
-    .engine$module <- reticulate::import("sigfactor", convert = FALSE, delay_load = FALSE)
+    .engine$module <- tryCatch(
+      reticulate::import("sigfactor", convert = FALSE),
+      error = function(e) {
+        stop("The Python engine 'sigfactor' is installed in ", python_path(),
+             " but could not be imported: ", python_message(e), call. = FALSE)
+      }
+    )
   }
   .engine$module
+}
+
+# Whether Python finds a module 'sigfactor' (without importing it, so that an engine that is
+# installed but fails to import is told apart from a missing one).
+engine_installed <- function() {
+  tryCatch({
+    util <- reticulate::import("importlib.util", convert = TRUE)
+    !is.null(util$find_spec("sigfactor"))
+  }, error = function(e) FALSE)
 }
 
 # The Python interpreter reticulate uses (or would use), for messages.
@@ -69,6 +82,8 @@ python_message <- function(error) {
       startsWith(message, paste0(last$type, ":")) && grepl(last$value, message, fixed = TRUE)) {
     return(last$value)
   }
+  # Other reticulate versions add a hint line; keep the Python message alone.
+  message <- sub("\\n?Run `reticulate::py_last_error\\(\\)` for details\\.?", "", message)
   sub("\\s+$", "", message)
 }
 

@@ -8,12 +8,13 @@
 #' \describe{
 #'   \item{python}{Path of the Python interpreter.}
 #'   \item{python_version}{Its version.}
-#'   \item{available}{Whether the 'sigfactor' module can be imported.}
+#'   \item{available}{Whether the 'sigfactor' module was found and imports.}
 #'   \item{sigfactor, torch, numpy}{Module versions (\code{NA} when absent).}
 #'   \item{devices}{Named character vector: names are device identifiers for the
 #'     \code{device} argument (\code{"cpu"}, \code{"cuda:0"}, ...), values describe them.}
 #'   \item{default_device}{What \code{device = "auto"} selects.}
-#'   \item{message}{How to install the engine, when it is missing; otherwise \code{NULL}.}
+#'   \item{message}{When the engine is missing, how to install it; when it fails to import,
+#'     why; otherwise \code{NULL}.}
 #' }
 #'
 #' @examples
@@ -23,8 +24,11 @@
 #' @export
 sigfactor_config <- function() {
   config <- tryCatch(reticulate::py_config(), error = function(e) NULL)
-  available <- !is.null(config) &&
-    isTRUE(tryCatch(reticulate::py_module_available("sigfactor"), error = function(e) FALSE))
+  problem <- tryCatch({
+    engine()
+    NULL
+  }, error = function(e) conditionMessage(e))
+  available <- is.null(problem)
   result <- list(
     python = python_path(),
     python_version = if (is.null(config)) NA_character_ else as.character(config$version),
@@ -34,7 +38,7 @@ sigfactor_config <- function() {
     numpy = NA_character_,
     devices = character(0),
     default_device = NA_character_,
-    message = if (available) NULL else engine_missing_message()
+    message = problem
   )
   if (available) {
     torch <- reticulate::import("torch", convert = TRUE)
@@ -55,7 +59,7 @@ print.sigfactor_config <- function(x, ...) {
   cat("sigfactor configuration\n")
   cat("  python:    ", x$python, if (!is.na(x$python_version)) paste0(" (", x$python_version, ")"), "\n", sep = "")
   if (!x$available) {
-    cat("  engine:     not found\n")
+    cat("  engine:     not available\n")
     cat(strwrap(x$message, indent = 2, exdent = 2), sep = "\n")
     return(invisible(x))
   }

@@ -1,18 +1,22 @@
 # Shared by the test files: when to skip, the example data, and running R with another Python.
 
+on_ci <- function() identical(tolower(Sys.getenv("CI")), "true")
+
 # Skip only when the Python engine is truly absent, and never on CI (CI=true): there a missing
 # engine must fail the tests, not hide them.
 skip_if_no_engine <- function() {
-  if (identical(tolower(Sys.getenv("CI")), "true")) {
+  if (on_ci()) {
     return(invisible(TRUE))
   }
   testthat::skip_if_not(reticulate::py_module_available("sigfactor"),
                         "the sigfactor Python engine is not installed")
 }
 
-# MutationalPatterns' example mut_matrix: 96 mutation types x 9 samples.
+# MutationalPatterns' example mut_matrix: 96 mutation types x 9 samples. MutationalPatterns
+# is a test requirement (scripts/setup.sh installs it): skipped without it, except on CI.
 example_mut_matrix <- function() {
-  readRDS(system.file("states/mut_mat_data.rds", package = "MutationalPatterns"))
+  if (!on_ci()) testthat::skip_if_not_installed("MutationalPatterns")
+  readRDS(system.file("states/mut_mat_data.rds", package = "MutationalPatterns", mustWork = TRUE))
 }
 
 # The engine itself, for comparisons made without the package's conversions.

@@ -38,7 +38,6 @@ test_that("the result has MutationalPatterns' layout, labelled like the input", 
 
 test_that("MutationalPatterns' plotting and renaming functions take the result", {
   skip_if_no_engine()
-  skip_if_not_installed("MutationalPatterns")
   mm <- example_mut_matrix()
   res <- example_fit()
   grDevices::pdf(NULL)

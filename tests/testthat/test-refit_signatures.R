@@ -14,7 +14,6 @@ kl_divergence <- function(counts, fitted) {
 
 test_that("the NNLS refit agrees with MutationalPatterns::fit_to_signatures", {
   skip_if_no_engine()
-  skip_if_not_installed("MutationalPatterns")
   mm <- example_mut_matrix()
   signatures <- known_signatures(mm)
   ours <- refit_signatures(mm, signatures)

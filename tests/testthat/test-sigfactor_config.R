@@ -31,11 +31,31 @@ test_that("a Python without the engine is reported, and calls say how to install
   ), python)
   text <- paste(output, collapse = "\n")
   expect_match(text, "AVAILABLE: FALSE", fixed = TRUE)
-  expect_match(text, "engine:     not found", fixed = TRUE)
+  expect_match(text, "engine:     not available", fixed = TRUE)
   expect_match(text, "ERROR: The Python engine 'sigfactor' is not installed in the Python",
                fixed = TRUE)
   expect_match(text, python, fixed = TRUE)
   expect_match(text, "`bash scripts/setup.sh`", fixed = TRUE)
   expect_match(text, "`pip install sigfactor`", fixed = TRUE)
   expect_match(text, "CALL: TRUE", fixed = TRUE)
+})
+
+test_that("an engine that is installed but fails to import is told apart, with Python's reason", {
+  python <- python_without_engine()
+  # A module 'sigfactor' whose import fails, as a broken install would.
+  site <- system2(python, c("-c", shQuote("import sysconfig; print(sysconfig.get_paths()['purelib'])")),
+                  stdout = TRUE)
+  dir.create(file.path(site, "sigfactor"), recursive = TRUE)
+  writeLines("raise ImportError('the engine could not load its libraries')",
+             file.path(site, "sigfactor", "__init__.py"))
+  output <- run_with_python(c(
+    "cat('AVAILABLE:', sigfactor_config()$available, '\\n')",
+    "e <- tryCatch(read_catalogue('counts.txt'), error = function(e) e)",
+    "cat('ERROR:', conditionMessage(e), '\\n')"
+  ), python)
+  text <- paste(output, collapse = "\n")
+  expect_match(text, "AVAILABLE: FALSE", fixed = TRUE)
+  expect_match(text, paste0("ERROR: The Python engine 'sigfactor' is installed in ", python,
+                            " but could not be imported: the engine could not load its libraries"),
+               fixed = TRUE)
 })
