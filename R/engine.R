@@ -5,6 +5,8 @@
 # samples (or x signatures), rownames being the mutation-type labels. The engine reads a labelled
 # pandas DataFrame in either orientation and matches rows by label, so to_engine() passes the
 # matrix as it is, labelled, and from_engine() puts rows back in the caller's order by label.
+# The engine's exposures (samples x signatures) are transposed once, on the Python side
+# (`exposures$T`), into MutationalPatterns' contribution (signatures x samples).
 
 .engine <- new.env(parent = emptyenv())
 
