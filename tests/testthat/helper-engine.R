@@ -75,3 +75,9 @@ run_with_python <- function(code, python) {
                                      env = paste0("RETICULATE_PYTHON=", python)))
   output
 }
+
+# `x` with its rows renamed (same order).
+with_rownames <- function(x, names) {
+  rownames(x) <- names
+  x
+}

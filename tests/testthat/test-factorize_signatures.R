@@ -66,6 +66,17 @@ test_that("rows are matched by label, not by position", {
   expect_identical(b$contribution, a$contribution)
 })
 
+test_that("other kinds and label styles keep the input's labels (ID83, MutationalPatterns style)", {
+  skip_if_no_engine()
+  channels <- python_engine()$channels
+  labels <- unlist(reticulate::py_to_r(channels$order("ID83", "mutationalpatterns")))
+  set.seed(2)
+  counts <- matrix(rpois(83 * 6, 30), 83, 6, dimnames = list(labels, paste0("s", 1:6)))
+  res <- quick_fit(counts)
+  expect_identical(dimnames(res$signatures), list(labels, c("ID83A", "ID83B")))
+  expect_identical(dimnames(res$reconstructed), dimnames(counts))
+})
+
 test_that("the same seed gives the same result from R as from Python", {
   skip_if_no_engine()
   mm <- example_mut_matrix()

@@ -51,3 +51,24 @@ test_that("bad paths and arguments give plain errors", {
                "style = \"pcawg\" is not valid; expected one of \"mutationalpatterns\", \"sigprofiler\".",
                fixed = TRUE)
 })
+
+test_that("ID83 labels come back in MutationalPatterns' style and order, matched by label", {
+  skip_if_no_engine()
+  channels <- python_engine()$channels
+  canonical <- unlist(reticulate::py_to_r(channels$ID83))
+  styled <- unlist(reticulate::py_to_r(channels$to_style(as.list(canonical), "mutationalpatterns")))
+  wanted <- unlist(reticulate::py_to_r(channels$order("ID83", "mutationalpatterns")))
+  set.seed(1)
+  counts <- matrix(rpois(83 * 3, 20), 83, 3, dimnames = list(canonical, c("s1", "s2", "s3")))
+  shuffled <- counts[sample(83), ]
+  path <- tempfile(fileext = ".txt")
+  on.exit(unlink(path))
+  utils::write.table(data.frame(MutationType = rownames(shuffled), shuffled), path, sep = "\t",
+                     quote = FALSE, row.names = FALSE)
+  read <- read_catalogue(path)
+  expect_identical(rownames(read), wanted)
+  expect_false(identical(wanted, canonical))
+  storage.mode(counts) <- "double"
+  expect_identical(read[styled, ], with_rownames(counts, styled))
+  expect_identical(read_catalogue(path, style = "sigprofiler"), counts)
+})
