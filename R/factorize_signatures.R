@@ -1,0 +1,94 @@
+#' Extract mutational signatures with NMF, convex NMF or AE-NMF
+#'
+#' Factorizes a mutation matrix into signatures and their contributions with the 'sigfactor'
+#' Python engine (\code{sigfactor.factorize}), all restarts fitted as one batch, and returns
+#' the restart with the lowest final loss in the layout of
+#' \code{MutationalPatterns::extract_signatures}, so that \code{plot_96_profile},
+#' \code{plot_contribution} and \code{rename_nmf_signatures} take it as it is.
+#'
+#' Rows are matched by label: the rows of the result are the rows of \code{mut_matrix}, in the
+#' same order and with the same names, whatever order the engine works in.
+#'
+#' @param mut_matrix Numeric matrix of mutation counts, mutation types as rows (rownames such
+#'   as \code{"A[C>A]A"}, any label style the engine knows: SBS96, DBS78 or ID83) and samples as
+#'   columns (with names), as made by \code{MutationalPatterns::mut_matrix}.
+#' @param rank Number of signatures, a whole number between 1 and the smaller of the numbers
+#'   of samples and mutation types.
+#' @param model \code{"nmf"} (multiplicative updates), \code{"convex"} (convex NMF, Ding, Li
+#'   and Jordan 2010) or \code{"aenmf"} (the linear autoencoder of Egendal et al. 2025).
+#' @param loss \code{"frobenius"} (squared error) or \code{"kl"} (generalized Kullback-Leibler,
+#'   Poisson). Convex NMF takes \code{"frobenius"} only.
+#' @param constraint AE-NMF's non-negativity scheme, one of \code{"fpabs"} (the default for
+#'   AE-NMF when \code{NULL}), \code{"fppg"}, \code{"pg"} or \code{"abs"}; \code{NULL} for the
+#'   other models.
+#' @param n_restarts Number of independent restarts, fitted as one batch.
+#' @param max_iter Maximum number of iterations of each restart.
+#' @param tol Relative change of the loss below which a restart has converged.
+#' @param seed A non-negative whole number from which every restart's seed is drawn, or the
+#'   per-restart seeds themselves as a list (or a vector longer than one) of \code{n_restarts}
+#'   whole numbers: \code{seed = list(res$seeds[res$restart])} with \code{n_restarts = 1}
+#'   reruns the chosen restart of an earlier result \code{res}.
+#' @param device \code{"auto"} (a GPU when there is one), \code{"cpu"}, \code{"cuda"} or
+#'   \code{"cuda:N"}.
+#' @param progress Show a progress bar over iterations (\code{TRUE} or \code{FALSE}).
+#'
+#' @return A named list:
+#' \describe{
+#'   \item{signatures}{Mutation types x \code{rank} matrix, each column summing to 1, columns
+#'     named \code{SBS96A}, \code{SBS96B}, ... (\code{DBS78A}, \code{ID83A}, ... for other
+#'     kinds).}
+#'   \item{contribution}{\code{rank} x samples matrix of contributions.}
+#'   \item{reconstructed}{Mutation types x samples matrix, \code{signatures \%*\% contribution}
+#'     (computed by the engine).}
+#'   \item{loss}{Final per-entry loss of the returned restart (mean squared error or mean
+#'     generalized Kullback-Leibler divergence).}
+#'   \item{restart}{Which restart was returned (1-based).}
+#'   \item{seeds}{The seeds of all restarts.}
+#'   \item{settings}{The engine's record of the fit: model, loss, constraint, iterations,
+#'     tolerance, device, data type, seeds, versions and timing.}
+#' }
+#'
+#' @seealso \code{\link{refit_signatures}}, \code{MutationalPatterns::extract_signatures}
+#' @examples
+#' \dontrun{
+#' mut_mat <- readRDS(system.file("states/mut_mat_data.rds",
+#'   package = "MutationalPatterns"
+#' ))
+#' res <- factorize_signatures(mut_mat, rank = 2, n_restarts = 10, seed = 1)
+#' MutationalPatterns::plot_96_profile(res$signatures)
+#' MutationalPatterns::plot_contribution(res$contribution, res$signatures)
+#' }
+#' @export
+factorize_signatures <- function(mut_matrix, rank, model = c("nmf", "convex", "aenmf"),
+                                 loss = c("frobenius", "kl"), constraint = NULL,
+                                 n_restarts = 10, max_iter = 10000, tol = 1e-6, seed = 0,
+                                 device = "auto", progress = interactive()) {
+  model <- match_choice(model)
+  loss <- match_choice(loss)
+  progress <- check_flag(progress, "progress")
+  catalogue <- to_engine(mut_matrix, "mut_matrix")
+  fit <- engine_call(
+    engine()$factorize, catalogue, as_py_int(rank),
+    model = model, loss = loss, constraint = constraint,
+    n_restarts = as_py_int(n_restarts), max_iter = as_py_int(max_iter), tol = tol,
+    seed = as_py_int(seed), device = device, progress = progress
+  )
+  best <- fit$best()
+  settings <- reticulate::py_to_r(fit$settings)
+  # reticulate 1.28 wraps Python ints above 2^31 - 1 around, and restart seeds reach 2^32:
+  # the seeds cross as float64, which holds them exactly.
+  seeds <- as.numeric(reticulate::py_to_r(fit$seeds$astype("float64")))
+  settings$restart_seeds <- seeds
+  settings$versions <- lapply(settings$versions, as_text)
+  settings["seed"] <- list(if (is.numeric(seed) && length(seed) == 1) as.numeric(seed) else NULL)
+  list(
+    signatures = from_engine(best$signatures, rows = rownames(mut_matrix)),
+    contribution = from_engine(best$exposures$T),
+    reconstructed = from_engine(best$signatures$dot(best$exposures$T),
+                                rows = rownames(mut_matrix)),
+    loss = reticulate::py_to_r(best$loss),
+    restart = reticulate::py_to_r(best$restart) + 1L,
+    seeds = seeds,
+    settings = settings
+  )
+}

@@ -1,0 +1,33 @@
+# Argument checks shared by the exported functions.
+
+# match.arg() for the calling function's argument `arg`, with an error that names the argument,
+# the value and the choices (match.arg's own says only "'arg' should be one of").
+match_choice <- function(arg) {
+  name <- deparse(substitute(arg))
+  caller <- sys.function(sys.parent())
+  choices <- eval(formals(caller)[[name]])
+  tryCatch(
+    match.arg(arg, choices),
+    error = function(e) {
+      stop(sprintf("%s = %s is not valid; expected one of %s.", name, shown(arg),
+                   paste0("\"", choices, "\"", collapse = ", ")), call. = FALSE)
+    }
+  )
+}
+
+# A short printed form of a value for messages.
+shown <- function(x) {
+  if (is.null(x)) {
+    return("NULL")
+  }
+  text <- paste(deparse(x, width.cutoff = 60L), collapse = " ")
+  if (nchar(text) > 60) paste0(substr(text, 1, 57), "...") else text
+}
+
+# A single TRUE or FALSE.
+check_flag <- function(x, name) {
+  if (!is.logical(x) || length(x) != 1 || is.na(x)) {
+    stop(sprintf("%s = %s is not valid; expected TRUE or FALSE.", name, shown(x)), call. = FALSE)
+  }
+  x
+}
