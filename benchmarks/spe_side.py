@@ -242,7 +242,8 @@ def run_spe(catalogue_path, ranks=(1, 5), replicates: int = 10, resample: bool =
     Calls ``sigProfilerExtractor("matrix", ...)`` with SigProfilerExtractor's defaults for
     everything not named here (KL multiplicative updates in float32, random initialisation,
     ``gmm`` normalisation, 10,000 to 1,000,000 iterations with a convergence test every 10,000,
-    tolerance 1e-15; see benchmarks/README.md), except ``make_decomposition_plots=False``.
+    tolerance 1e-15; see benchmarks/README.md), except ``make_decomposition_plots=False`` and
+    ``assignment_cpu=cpu``.
 
     Parameters
     ----------
@@ -262,7 +263,8 @@ def run_spe(catalogue_path, ranks=(1, 5), replicates: int = 10, resample: bool =
         Folder for SigProfilerExtractor's output; must not exist. Written atomically: the run
         works in a temporary sibling folder, renamed only on success.
     cpu : int
-        Worker processes (``cpu``; SigProfilerExtractor's default -1 means all cores). Each
+        Worker processes (``cpu``, and ``assignment_cpu`` for the COSMIC decomposition;
+        SigProfilerExtractor's default -1 for both means all cores). Each
         process computes on one thread: SigProfilerExtractor sets ``OMP_NUM_THREADS=1`` (and
         MKL, numexpr) when imported, and starts its pools with the ``spawn`` method.
     progress : bool
@@ -304,7 +306,7 @@ def run_spe(catalogue_path, ranks=(1, 5), replicates: int = 10, resample: bool =
             "input_type": "matrix", "output": str(work), "input_data": str(matrix),
             "minimum_signatures": low, "maximum_signatures": high, "nmf_replicates": replicates,
             "resample": resample, "seeds": str(_seed_file(seed, work / "seed_input.tsv")),
-            "cpu": cpu, "make_decomposition_plots": False,
+            "cpu": cpu, "assignment_cpu": cpu, "make_decomposition_plots": False,
         }
         (work / "spe_args.json").write_text(json.dumps(parameters, indent=1))
         (work / "spe_runner.py").write_text(_RUNNER)
