@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from . import convex
-from ._driver import LOSSES, RunResult, State, iterate, shared_left, shared_right, tiny
+from ._driver import LOSSES, RunResult, State, cache_chunk, iterate, shared_left, shared_right, tiny
 
 CONSTRAINTS = ("fpabs", "fppg", "pg", "abs")
 BETAS = (0.9, 0.999)
@@ -112,4 +112,5 @@ def fit_aenmf(V, rank, gens, *, loss="frobenius", constraint="fpabs", lr=1e-3, m
     loss_fn = LOSSES[loss]
     return iterate(V, state, make_step(loss, constraint, lr),
                    lambda V_, s: loss_fn(V_, reconstruct(V_, s, constraint)[1]),
-                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
+                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
+                   chunk_size=cache_chunk(V, len(gens)))

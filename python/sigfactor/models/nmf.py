@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 
 from ._driver import (
-    LOSSES, RunResult, State, batch_mean, iterate, per_restart, shared_left, shared_right, tiny, uniform,
+    LOSSES, RunResult, State, batch_mean, cache_chunk, iterate, per_restart, shared_left, shared_right, tiny,
+    uniform,
 )
 
 INITS = ("random", "nndsvd")
@@ -102,5 +103,9 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
     state = initialize(V, rank, gens, init)
     step = frobenius_step if loss == "frobenius" else kl_step
     loss_fn = LOSSES[loss]
+    # The KL update materialises W H for every restart: step restarts in cache-sized chunks.
+    # The Frobenius update works on k x n and m x k products only: one batch is fastest.
+    chunk = cache_chunk(V, len(gens)) if loss == "kl" else None
     return iterate(V, state, step, lambda V_, s: loss_fn(V_, s["W"] @ s["H"]),
-                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
+                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
+                   chunk_size=chunk)
