@@ -52,6 +52,9 @@ MODEL_LABELS = {"nmf": "NMF", "convex": "convex NMF", "aenmf": "AE-NMF"}
 #: stopped at the cap is reported in ``runs.csv`` (``converged``), ``summary.md`` and ``run.json``.
 PAPER_MAX_ITER = {"nmf": 50000, "convex": 50000, "aenmf": 50000}
 
+#: Two signatures of one run with a cosine above this are counted as duplicates in the summary.
+DUPLICATE_COSINE = 0.99
+
 #: Model settings of each protocol; ``fit`` keyword arguments per model.
 PROTOCOLS = {
     "paper": {
@@ -83,7 +86,8 @@ class Comparison:
     ----------
     runs : pandas.DataFrame
         One row per split and model: ``split, model, train_loss, test_error, test_error_kl,
-        seconds, n_iter, converged, seed``. ``seconds`` is the model's batch wall time divided
+        seconds, n_iter, converged, seed, max_within_cosine`` (the largest cosine between two
+        signatures of the run). ``seconds`` is the model's batch wall time divided
         by the number of splits (all splits are fitted together).
     consistency : pandas.DataFrame
         Per model: ``mean, median, min`` of the Hungarian-matched cosine over pairs of splits,
@@ -293,6 +297,14 @@ def consensus_signatures(signatures: np.ndarray, k: int) -> dict:
     return out
 
 
+def _max_within_cosine(S: np.ndarray) -> float:
+    """Largest cosine between two signatures of one run (near 1: the run found a duplicate)."""
+    if S.shape[1] < 2 or not np.isfinite(S).all():
+        return float("nan")
+    cos = cosine_matrix(S, S)
+    return float(cos[~np.eye(S.shape[1], dtype=bool)].max())
+
+
 def _seeds(seed: int, n_splits: int) -> tuple[np.random.SeedSequence, list[int]]:
     """The seed of the splits and one initialisation seed per split, all from ``seed``."""
     split_seq, init_seq = np.random.SeedSequence(seed).spawn(2)
@@ -411,6 +423,7 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
                 "test_error": float(mse[i]), "test_error_kl": float(kl[i]),
                 "seconds": seconds / n_splits, "n_iter": int(fitted.n_iter[i]),
                 "converged": bool(fitted.converged[i]), "seed": init_seeds[i],
+                "max_within_cosine": _max_within_cosine(S_np[i]),
             })
             for j, name in enumerate(names):
                 sig_rows.append(((model, i, name), S_np[i, :, j]))
@@ -551,6 +564,7 @@ def _model_table(result: Comparison) -> pd.DataFrame:
             "lowest held-out MSE (splits)": f"{int(best.get(m, 0))}/{len(r)}",
             "iterations (mean / max)": f"{r['n_iter'].mean():.0f} / {r['n_iter'].max()}",
             "runs at cap": f"{int((~r['converged']).sum())}/{len(r)}",
+            "runs with duplicated signatures": f"{int((r['max_within_cosine'] > DUPLICATE_COSINE).sum())}/{len(r)}",
             "seconds per split": f"{r['seconds'].mean():.2f}",
         })
     return pd.DataFrame(rows)
@@ -598,7 +612,8 @@ def _summary_markdown(result: Comparison) -> str:
         "squared error (KL: Poisson refit, per-entry generalized KL). A few hypermutated samples "
         "dominate the mean of any split whose test set holds them; the median and the per-split "
         "comparison are the robust summaries. Seconds per split: the batch wall time of all "
-        "splits divided by the number of splits.",
+        "splits divided by the number of splits. Runs with duplicated signatures: two of a run's "
+        f"signatures have a cosine above {DUPLICATE_COSINE} (`max_within_cosine` in runs.csv).",
         "",
         _md_table(_model_table(result), 2),
         "",

@@ -152,6 +152,10 @@ def test_consensus_and_reference_tables(small_run):
     assert len(cosmic) == 2 * 3 * 3 and cosmic["match"].str.startswith("SBS").all()
     assert cosmic.groupby(["model", "split"])["match"].nunique().eq(3).all()  # one-to-one
     assert len(small_run.agreement) == 3 and small_run.agreement["cosine"].between(0, 1).all()
+    S = _signatures(small_run, "aenmf", 2).to_numpy()
+    cos = (S / np.linalg.norm(S, axis=0)).T @ (S / np.linalg.norm(S, axis=0))
+    within = small_run.runs.set_index(["model", "split"]).loc[("aenmf", 2), "max_within_cosine"]
+    assert within == pytest.approx(cos[~np.eye(3, dtype=bool)].max())
 
 
 # ---- outputs and command line ----------------------------------------------------------------
