@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 
@@ -176,6 +177,13 @@ def test_write_comparison_folder(small_run, tmp_path):
         write_comparison(small_run, out)
 
 
+def test_failed_write_leaves_nothing(small_run, tmp_path):
+    broken = dataclasses.replace(small_run, settings={**small_run.settings, "note": object()})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_comparison(broken, tmp_path / "cmp")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_compare_writes_folder(tmp_path, capsys):
     path = tmp_path / "breast21.tsv"
     datasets.breast21().to_frame().to_csv(path, sep="\t", index_label="MutationType")
@@ -201,6 +209,17 @@ def test_cli_compare_bad_input(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "res").exists()
+
+
+def test_cli_compare_refuses_existing_folder(tmp_path, capsys):
+    path = tmp_path / "breast21.tsv"
+    datasets.breast21().to_frame().to_csv(path, sep="\t", index_label="MutationType")
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "keep.txt").write_text("earlier result")
+    args = _parser().parse_args(["compare", str(path), "--rank", "2", "--out", str(tmp_path / "res"), "--quiet"])
+    assert args.func(args) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "res").iterdir()] == ["keep.txt"]
 
 
 def test_bad_arguments(breast21, cosmic_frame):
