@@ -7,8 +7,9 @@ from . import channels, datasets, reference  # noqa: E402
 from .catalogue import Catalogue, as_catalogue, read_catalogue, write_catalogue  # noqa: E402
 from .models import ConvergenceWarning, Factorization, Solution, factorize  # noqa: E402
 from .refit import refit  # noqa: E402
+from .evaluate import compare_models  # noqa: E402
 
 __all__ = [
     "__version__", "Catalogue", "ConvergenceWarning", "Factorization", "Solution", "as_catalogue",
-    "channels", "datasets", "factorize", "read_catalogue", "reference", "refit", "write_catalogue",
+    "channels", "compare_models", "datasets", "factorize", "read_catalogue", "reference", "refit", "write_catalogue",
 ]

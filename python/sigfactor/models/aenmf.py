@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import torch
 
-from . import convex
-from ._driver import LOSSES, RunResult, State, cache_chunk, iterate, shared_left, shared_right, tiny
+from ._driver import (
+    LOSSES, RunResult, State, cache_chunk, iterate, shared_left, shared_right, tiny, uniform,
+)
 
 CONSTRAINTS = ("fpabs", "fppg", "pg", "abs")
 BETAS = (0.9, 0.999)
@@ -96,16 +97,28 @@ def make_step(loss: str, constraint: str, lr: float):
     return step
 
 
+def linear_init(V: torch.Tensor, rank: int, gens) -> tuple[torch.Tensor, torch.Tensor]:
+    """``nn.Linear``-style magnitudes: ``W_enc ~ U(0, n^-1/2)`` (n x k), ``W_dec ~ U(0, k^-1/2)`` (k x n)."""
+    n = V.shape[-1]
+    We = uniform(gens, (n, rank), n ** -0.5, like=V)
+    Wd = uniform(gens, (rank, n), rank ** -0.5, like=V)
+    return We, Wd
+
+
 def fit_aenmf(V, rank, gens, *, loss="frobenius", constraint="fpabs", lr=1e-3, max_iter=10000,
               tol=1e-6, check_every=10, progress=None) -> RunResult:
     """Fit AE-NMF to ``V`` (``(B, channels, samples)``) with Adam.
 
-    The weights start as convex NMF's uniform initial values (``W_enc = W``, ``W_dec = G^T``).
+    The weights start as PyTorch's ``nn.Linear`` layers do, which is how the paper's model was
+    built: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, here drawn as its absolute value (the
+    distribution ``f`` sees under ``fpabs``): ``W_enc ~ U(0, 1/sqrt(n))``,
+    ``W_dec ~ U(0, 1/sqrt(k))``. A balanced, data-scaled start (convex NMF's) led Adam into
+    solutions that copy the largest hypermutated samples on GEL Ovary; this start reproduces
+    the paper's AE-NMF signatures there (see ``vignettes/paper-comparison.md``).
     Returns the driver's :class:`RunResult` with state ``We`` (R, samples, k) and ``Wd``
     (R, k, samples), raw (before ``f``), plus Adam's moments.
     """
-    init = convex.random_init(V, rank, gens)
-    We, Wd = init["W"], init["G"].transpose(-1, -2).contiguous()
+    We, Wd = linear_init(V, rank, gens)
     t = torch.zeros(We.shape[0], 1, 1, dtype=V.dtype, device=V.device)
     state = {"We": We, "Wd": Wd, "m_e": torch.zeros_like(We), "v_e": torch.zeros_like(We),
              "m_d": torch.zeros_like(Wd), "v_d": torch.zeros_like(Wd), "t": t}
