@@ -83,13 +83,17 @@ def frobenius_step(V: torch.Tensor, s: State) -> State:
 
 
 def kl_step(V: torch.Tensor, s: State) -> State:
-    """One multiplicative update of ``H`` then ``W`` for the generalized KL divergence."""
+    """One multiplicative update of ``H`` then ``W`` for the generalized KL divergence.
+
+    Written with in-place operations on fresh temporaries: the update is bound by memory
+    traffic over the channels x samples matrices, not by arithmetic.
+    """
     W, H = s["W"], s["H"]
     eps = tiny(V.dtype)
-    ratio = V / (W @ H).clamp_min(eps)
-    H = H * (W.transpose(-1, -2) @ ratio) / W.sum(dim=-2).unsqueeze(-1).clamp_min(eps)
-    ratio = V / (W @ H).clamp_min(eps)
-    W = W * (ratio @ H.transpose(-1, -2)) / H.sum(dim=-1).unsqueeze(-2).clamp_min(eps)
+    ratio = torch.div(V, (W @ H).clamp_min_(eps))
+    H = (W.transpose(-1, -2) @ ratio).mul_(H).div_(W.sum(dim=-2).unsqueeze(-1).clamp_min_(eps))
+    ratio = torch.div(V, (W @ H).clamp_min_(eps))
+    W = (ratio @ H.transpose(-1, -2)).mul_(W).div_(H.sum(dim=-1).unsqueeze(-2).clamp_min_(eps))
     return {"W": W, "H": H}
 
 
