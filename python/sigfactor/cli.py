@@ -1,0 +1,181 @@
+"""The ``sigfactor`` command line: ``extract``, ``example``, ``refit``, ``convert`` (and ``compare``).
+
+Errors reach the user as one line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+__all__ = ["main", "build_parser"]
+
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
+               IsADirectoryError, PermissionError, ConnectionError, KeyError)
+
+
+def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 100) -> None:
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (SigProfilerExtractor layout)")
+    ranks = p.add_mutually_exclusive_group()
+    ranks.add_argument("--ranks", default="1-10", metavar="LO-HI",
+                       help="ranks to try, e.g. 1-10 or 2,4,6 (default: 1-10)")
+    ranks.add_argument("--rank", type=int, metavar="K", help="a single rank (no selection)")
+    p.add_argument("--model", default="nmf", choices=("nmf", "convex", "aenmf"))
+    p.add_argument("--loss", default=None, choices=("kl", "frobenius"),
+                   help="default: kl (frobenius for convex)")
+    p.add_argument("--restarts", type=int, default=default_restarts, metavar="N",
+                   help=f"restarts (replicates) per rank (default: {default_restarts})")
+    p.add_argument("--no-resample", action="store_true", help="fit the catalogue itself, not resamples")
+    p.add_argument("--normalization", default="gmm", choices=("gmm", "log2", "none"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--reference", default=None, metavar="NAME|FILE",
+                   help="reference signatures (default: COSMIC v3.4 GRCh37 of the catalogue's kind)")
+    p.add_argument("--max-iter", type=int, default=None, metavar="N", help="iterations cap per restart")
+    p.add_argument("--no-plots", action="store_true", help="skip plots/")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands ``extract``, ``example``, ``refit``, ``convert`` and,
+    when :mod:`sigfactor.evaluate` is installed, ``compare``)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="sigfactor", description="Mutational signature extraction on PyTorch.")
+    parser.add_argument("--version", action="version", version=f"sigfactor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("extract", help="extract signatures de novo (SigProfilerExtractor's workflow)")
+    p.add_argument("input", metavar="INPUT", help="catalogue file (SigProfiler, MutationalPatterns, PCAWG, .h5ad, ...)")
+    _add_extract_options(p)
+    p.set_defaults(handler=_run_extract)
+
+    p = sub.add_parser("example", help="run extract on the bundled 21 breast genomes")
+    _add_extract_options(p)
+    p.set_defaults(handler=_run_example, input=None)
+
+    p = sub.add_parser("refit", help="exposures of a catalogue to given signatures")
+    p.add_argument("input", metavar="INPUT", help="catalogue file")
+    p.add_argument("--signatures", required=True, metavar="FILE|NAME",
+                   help="signature file, or a bundled reference name such as COSMIC_v3.4_SBS96_GRCh37")
+    p.add_argument("--out", required=True, metavar="FILE", help="exposures table (tab-separated, samples x signatures)")
+    p.add_argument("--loss", default="frobenius", choices=("frobenius", "kl"))
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(handler=_run_refit)
+
+    p = sub.add_parser("convert", help="convert a catalogue between formats")
+    p.add_argument("input", metavar="INPUT")
+    p.add_argument("output", metavar="OUTPUT", help="format from the extension (.txt .all .tsv .csv .h5ad .rds)")
+    p.add_argument("--format", default=None,
+                   choices=("sigprofiler", "mutationalpatterns", "pcawg", "h5ad", "rds"))
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(handler=_run_convert)
+
+    try:
+        from .evaluate import add_compare_command
+    except ImportError:
+        pass
+    else:
+        add_compare_command(sub)
+    return parser
+
+
+def _extract_kwargs(args) -> dict:
+    loss = args.loss or ("frobenius" if args.model == "convex" else "kl")
+    kwargs = dict(ranks=[args.rank] if args.rank is not None else args.ranks, model=args.model, loss=loss,
+                  n_restarts=args.restarts, resample=not args.no_resample, normalization=args.normalization,
+                  seed=args.seed, device=args.device, reference=args.reference, progress=not args.quiet)
+    if args.max_iter is not None:
+        kwargs["max_iter"] = args.max_iter
+    return kwargs
+
+
+def _extract_and_write(data, args, argv_record: list[str]) -> int:
+    from .extract import extract
+    from .io import write_extraction
+    from .io.folder import check_out_dir
+
+    check_out_dir(args.out, args.force)          # refuse before the work, not after
+    started = time.perf_counter()
+    result = extract(data, **_extract_kwargs(args))
+    write_extraction(result, args.out, force=args.force, plots=not args.no_plots,
+                     run_info={"command": ["sigfactor", *argv_record]})
+    if not args.quiet:
+        print(result.stats[["avg_stability", "min_stability", "median_sample_l2_pct", "stable",
+                            "considered", "p_value", "chosen"]].to_string(float_format=lambda v: f"{v:.3g}"))
+        print(f"Selection: {result.selection_reason}")
+        print(result.decomposition_table()[["De novo extracted", "Global NMF Signatures",
+                                            "Cosine Similarity"]].to_string(index=False))
+        print(f"Chosen rank {result.rank}; wrote {args.out} in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
+def _run_extract(args, argv) -> int:
+    from .catalogue import read_catalogue
+
+    return _extract_and_write(read_catalogue(args.input), args, argv)
+
+
+def _run_example(args, argv) -> int:
+    from . import datasets
+
+    return _extract_and_write(datasets.breast21(), args, argv)
+
+
+def _run_refit(args, argv) -> int:
+    import os
+
+    from .catalogue import read_catalogue
+    from .extract import REFERENCES, resolve_reference
+    from .refit import refit
+
+    if os.path.exists(args.out) and not args.force:
+        raise FileExistsError(f"output file '{args.out}' already exists; pass --force to replace it.")
+    cat = read_catalogue(args.input)
+    if args.signatures in REFERENCES or os.path.exists(args.signatures):
+        sigs = resolve_reference(args.signatures, cat.kind)
+    else:
+        raise FileNotFoundError(f"--signatures {args.signatures!r} is neither a file nor a known name "
+                                f"({', '.join(REFERENCES)}).")
+    exposures = refit(cat, sigs, loss=args.loss)
+    from .catalogue import _atomic_write
+    from pathlib import Path
+
+    path = Path(args.out)
+    if not path.absolute().parent.is_dir():
+        raise FileNotFoundError(f"--out '{path}': folder '{path.absolute().parent}' does not exist.")
+    _atomic_write(path, lambda tmp: exposures.to_csv(tmp, sep="\t", index_label="Samples", lineterminator="\n"))
+    return 0
+
+
+def _run_convert(args, argv) -> int:
+    import os
+
+    from .catalogue import read_catalogue, write_catalogue
+
+    if os.path.exists(args.output) and not args.force:
+        raise FileExistsError(f"output file '{args.output}' already exists; pass --force to replace it.")
+    write_catalogue(read_catalogue(args.input), args.output, format=args.format)
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 user error, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args, argv) or 0)
+    except KeyboardInterrupt:
+        print("sigfactor: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"sigfactor {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,561 @@
+"""De novo signature extraction: SigProfilerExtractor's workflow on sigfactor's batched engine.
+
+:func:`extract` is a thin orchestrator over small pure pieces:
+
+1. resampling (:func:`resample_counts`, one multinomial draw per sample keeping its total) and
+   normalisation of hypermutated samples (:mod:`sigfactor.normalize`);
+2. all restarts of one rank fitted as one batch (:func:`sigfactor.models.fit`);
+3. consensus signatures and stability (:mod:`sigfactor.consensus`);
+4. exposures refitted to the real counts (:mod:`sigfactor.refit`) and per-sample errors
+   (:func:`sample_statistics`);
+5. rank selection (:mod:`sigfactor.selection`);
+6. COSMIC matching and decomposition (:mod:`sigfactor.matching`, :mod:`sigfactor.decompose`).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import channels as ch
+from ._validation import check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype
+from .catalogue import Catalogue, _is_anndata, as_catalogue
+from .consensus import consensus
+from .decompose import Decomposition, decompose, describe
+from .matching import match_signatures
+from .models import MODELS, fit, signature_names
+from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
+from .refit import nnls, refit_kl
+from .selection import select_rank
+
+__all__ = ["extract", "ExtractionResult", "RankSolution", "resample_counts", "sample_statistics",
+           "parse_ranks", "resolve_reference", "DEFAULTS"]
+
+DEFAULTS = {"max_iter": 10000, "tol": 1e-6, "check_every": 10}
+"""Stopping rule of every restart: the relative change of the loss between two checks 10
+iterations apart below 1e-6, or 10,000 iterations (KL multiplicative updates on the 21 breast
+genomes converge in about 150-8,000 iterations by this rule, depending on the rank)."""
+
+REFERENCES = {
+    "COSMIC_v3.4_SBS96_GRCh37": dict(kind="SBS96", build="GRCh37"),
+    "COSMIC_v3.4_SBS96_GRCh38": dict(kind="SBS96", build="GRCh38"),
+    "COSMIC_v3.4_SBS96_GRCh37_exome": dict(kind="SBS96", build="GRCh37", exome=True),
+    "COSMIC_v3.4_DBS78_GRCh37": dict(kind="DBS78", build="GRCh37"),
+    "COSMIC_v3.4_ID83_GRCh37": dict(kind="ID83", build="GRCh37"),
+}
+
+
+# ---- results -----------------------------------------------------------------------------------
+
+@dataclass
+class RankSolution:
+    """Everything computed at one rank."""
+
+    rank: int
+    signatures: pd.DataFrame
+    """Channels x k consensus signatures (columns sum to 1)."""
+    exposures: pd.DataFrame
+    """Samples x k exposures refitted to the real counts."""
+    stability: pd.Series
+    """Mean cosine silhouette of each consensus signature."""
+    sample_stats: pd.DataFrame
+    """Per-sample fit: total, cosine, L1/L2 errors (absolute and %), KL, correlation."""
+    restart_loss: np.ndarray
+    restart_iterations: np.ndarray
+    converged: float
+    """Fraction of restarts that met the tolerance."""
+    fit_seed: int
+    seconds: float
+    cosmic_matches: pd.DataFrame | None = None
+
+
+@dataclass
+class ExtractionResult:
+    """Result of :func:`extract`.
+
+    Attributes
+    ----------
+    signatures : pandas.DataFrame
+        Channels x k de novo signatures of the chosen rank (``SBS96A``, ...), columns sum to 1.
+    exposures : pandas.DataFrame
+        Samples x k exposures (mutation counts) refitted to the chosen signatures.
+    rank : int
+        The chosen rank.
+    stats : pandas.DataFrame
+        One row per rank: stabilities, errors, selection columns (``stable``, ``considered``,
+        ``p_value``, ``chosen``), convergence and timing.
+    selection_reason : str
+    solutions : dict of int to RankSolution
+        Every rank's solution.
+    cosmic_matches : pandas.DataFrame
+        One-to-one (Hungarian) cosine match of each chosen signature to the reference.
+    decompositions : dict of str to Decomposition
+        Each chosen signature written as reference signatures.
+    cosmic_signatures, cosmic_exposures : pandas.DataFrame
+        The reference signatures used by the decompositions (plus any new signature kept under
+        its de novo name) and the catalogue's exposures refitted to them.
+    catalogue : Catalogue
+        The input counts.
+    settings : dict
+        Arguments, seeds, versions, device and timings (JSON-serialisable).
+    """
+
+    signatures: pd.DataFrame
+    exposures: pd.DataFrame
+    rank: int
+    stats: pd.DataFrame
+    selection_reason: str
+    solutions: dict
+    cosmic_matches: pd.DataFrame
+    decompositions: dict
+    cosmic_signatures: pd.DataFrame
+    cosmic_exposures: pd.DataFrame
+    catalogue: Catalogue
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def reconstructed(self) -> pd.DataFrame:
+        """Channels x samples reconstruction ``signatures @ exposures.T`` of the chosen rank."""
+        return self.signatures @ self.exposures.T
+
+    def decomposition_table(self) -> pd.DataFrame:
+        """SigProfiler's ``De_Novo_map_to_COSMIC`` table for the chosen signatures."""
+        return decomposition_table(self.signatures, self.decompositions, self.cosmic_signatures)
+
+    def to_mutationalpatterns(self) -> dict:
+        """MutationalPatterns-style results: ``signatures`` (channels x k), ``contribution``
+        (k x samples), ``reconstructed`` (channels x samples), with MutationalPatterns
+        channel labels (``A[C>A]A``), in MutationalPatterns' row order."""
+        mp_order = ch.order(self.catalogue.kind, "mutationalpatterns") if self.catalogue.kind == "SBS96" else None
+
+        def relabel(frame):
+            frame = frame.copy()
+            if mp_order is not None:
+                frame.index = pd.Index(ch.to_mutationalpatterns(frame.index))
+                frame = frame.loc[mp_order]
+            return frame
+
+        return {"signatures": relabel(self.signatures), "contribution": self.exposures.T.copy(),
+                "reconstructed": relabel(self.reconstructed)}
+
+    def __repr__(self) -> str:
+        return (f"ExtractionResult(rank={self.rank}, signatures={list(self.signatures.columns)}, "
+                f"samples={self.exposures.shape[0]}, ranks={list(self.stats.index)})")
+
+
+# ---- pure pieces -----------------------------------------------------------------------------
+
+def parse_ranks(ranks) -> list[int]:
+    """Ranks from an int, a range/list of ints, or a string ``"1-10"``, ``"4"`` or ``"2,4,6"``."""
+    if isinstance(ranks, str):
+        text = ranks.strip()
+        try:
+            if "-" in text:
+                lo, hi = (int(x) for x in text.split("-", 1))
+                values = list(range(lo, hi + 1))
+            else:
+                values = [int(x) for x in text.split(",")]
+        except ValueError:
+            raise ValueError(f"ranks={ranks!r} is not valid; expected e.g. '1-10', '4' or '2,4,6'.") from None
+    elif isinstance(ranks, (int, np.integer)) and not isinstance(ranks, bool):
+        values = [int(ranks)]
+    else:
+        try:
+            values = list(ranks)
+        except TypeError:
+            raise TypeError(f"ranks={ranks!r} is not valid; expected an int, a range or a list of ints.") from None
+        for v in values:
+            check_int("ranks", v)
+        values = [int(v) for v in values]
+    if not values:
+        raise ValueError(f"ranks={ranks!r} is empty; expected at least one rank.")
+    if min(values) < 1:
+        raise ValueError(f"ranks={ranks!r} is not valid; every rank must be >= 1.")
+    return sorted(set(values))
+
+
+def resolve_reference(reference, kind: str) -> pd.DataFrame:
+    """Reference signatures from None (COSMIC v3.4 GRCh37 of the catalogue's kind), a name in
+    :data:`REFERENCES`, a file or a DataFrame."""
+    from . import reference as ref
+
+    if reference is None:
+        return ref.cosmic(kind=kind)
+    if isinstance(reference, pd.DataFrame):
+        table = ref.read_signatures(reference)
+    elif isinstance(reference, str) and reference in REFERENCES:
+        table = ref.cosmic(**REFERENCES[reference])
+    elif isinstance(reference, (str, os.PathLike)):
+        if not os.path.exists(reference):
+            raise ValueError(f"reference={str(reference)!r} is neither a file nor a known name; expected a "
+                             f"signature file or one of {', '.join(REFERENCES)}.")
+        table = ref.read_signatures(reference)
+    else:
+        raise TypeError(f"reference={reference!r} is not valid; expected None, a name, a path or a DataFrame.")
+    if list(table.index) != list(ch.KINDS[kind]):
+        raise ValueError(f"reference holds {len(table.index)} channels of another kind; the catalogue is {kind}. "
+                         "Expected reference signatures of the same kind.")
+    return table
+
+
+def resample_counts(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` multinomial resamples of a samples x channels catalogue, each sample keeping its total.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, channels, samples)`` float64, the engine's orientation.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    totals = np.rint(counts.sum(axis=1)).astype(np.int64)
+    probs = counts / counts.sum(axis=1, keepdims=True)
+    draws = rng.multinomial(totals, probs, size=(n, counts.shape[0]))    # (n, samples, channels)
+    return draws.transpose(0, 2, 1).astype(np.float64)
+
+
+def sample_statistics(X: np.ndarray, X_hat: np.ndarray, samples) -> pd.DataFrame:
+    """Per-sample agreement of a catalogue and its reconstruction, both channels x samples.
+
+    Columns as SigProfilerExtractor's ``Samples_stats``: ``Total Mutations``, ``Cosine
+    Similarity``, ``L1 Norm``, ``L1_Norm_%``, ``L2 Norm``, ``L2_Norm_%``, ``KL Divergence``
+    (of the two profiles as distributions) and ``Correlation`` (Pearson).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    X_hat = np.asarray(X_hat, dtype=np.float64)
+    total = X.sum(axis=0)
+    diff = X - X_hat
+    l1 = np.abs(diff).sum(axis=0)
+    l2 = np.linalg.norm(diff, axis=0)
+    nx, nh = np.linalg.norm(X, axis=0), np.linalg.norm(X_hat, axis=0)
+    cos = np.where(nx * nh > 0, (X * X_hat).sum(axis=0) / np.where(nx * nh > 0, nx * nh, 1), 0.0)
+    tiny = np.finfo(np.float64).tiny
+    p = X / np.maximum(total, tiny)
+    q = X_hat / np.maximum(X_hat.sum(axis=0), tiny)
+    kl = np.where(p > 0, p * np.log(np.maximum(p, tiny) / np.maximum(q, tiny)), 0.0).sum(axis=0)
+    xc, hc = X - X.mean(axis=0), X_hat - X_hat.mean(axis=0)
+    den = np.linalg.norm(xc, axis=0) * np.linalg.norm(hc, axis=0)
+    corr = np.where(den > 0, (xc * hc).sum(axis=0) / np.where(den > 0, den, 1), 0.0)
+    return pd.DataFrame({
+        "Total Mutations": total, "Cosine Similarity": cos, "L1 Norm": l1,
+        "L1_Norm_%": 100 * l1 / np.maximum(np.abs(X).sum(axis=0), tiny), "L2 Norm": l2,
+        "L2_Norm_%": 100 * l2 / np.maximum(nx, tiny), "KL Divergence": kl, "Correlation": corr,
+    }, index=pd.Index(samples, name="Sample Names"))
+
+
+def refit_exposures(signatures: np.ndarray, counts_cs: np.ndarray, loss: str) -> np.ndarray:
+    """Exposures (k x samples) of channels x samples counts to channels x k signatures, float64."""
+    S = torch.as_tensor(signatures, dtype=torch.float64)
+    Y = torch.as_tensor(counts_cs, dtype=torch.float64)
+    H = nnls(S, Y) if loss == "frobenius" else refit_kl(S, Y)
+    return H.numpy()
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """Seed of the restarts at ``rank``: depends on the seed and the rank only, not on the
+    other ranks asked for."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def resample_seed(seed: int) -> int:
+    """Seed of the resampling generator (the same resampled catalogues serve every rank)."""
+    return int(np.random.SeedSequence([seed, 0]).generate_state(1)[0])
+
+
+def decomposition_table(signatures: pd.DataFrame, decompositions: dict, reference: pd.DataFrame) -> pd.DataFrame:
+    """One row per de novo signature, SigProfiler's ``De_Novo_map_to_COSMIC`` columns."""
+    rows = []
+    for name in signatures.columns:
+        dec = decompositions[name]
+        s = signatures[name].to_numpy(np.float64)
+        s = s / s.sum()
+        if dec.novel:
+            recon = s.copy()
+        else:
+            recon = reference.loc[signatures.index, dec.weights.index].to_numpy(np.float64)
+            recon = recon / recon.sum(axis=0) @ dec.weights.to_numpy()
+        stats = sample_statistics(s[:, None], recon[:, None], [name]).iloc[0]
+        rows.append({
+            "De novo extracted": name,
+            "Global NMF Signatures": name if dec.novel else describe(dec.weights),
+            "L1 Error %": round(stats["L1_Norm_%"], 2), "L2 Error %": round(stats["L2_Norm_%"], 2),
+            "KL Divergence": round(stats["KL Divergence"], 5),
+            "Cosine Similarity": round(dec.cosine, 3), "Correlation": round(stats["Correlation"], 3),
+        })
+    return pd.DataFrame(rows)
+
+
+def cosmic_solution(signatures: pd.DataFrame, decompositions: dict, reference: pd.DataFrame) -> pd.DataFrame:
+    """Signatures of the COSMIC-decomposed solution: every reference signature any decomposition
+    uses (in the reference's order), then new signatures under their de novo names."""
+    used = {n for d in decompositions.values() if not d.novel for n in d.weights.index}
+    names = [c for c in reference.columns if c in used]
+    table = reference.loc[signatures.index, names]
+    table = table / table.sum(axis=0)
+    novel = [n for n, d in decompositions.items() if d.novel]
+    if novel:
+        table = pd.concat([table, signatures[novel]], axis=1)
+    return table
+
+
+# ---- orchestration -----------------------------------------------------------------------------
+
+def _versions() -> dict:
+    import scipy
+
+    from . import __version__
+    return {"sigfactor": str(__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
+            "pandas": str(pd.__version__), "scipy": str(scipy.__version__), "python": platform.python_version()}
+
+
+def _progress_bar(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="extract", unit="restart", dynamic_ncols=True)
+
+
+def _fit_rank(V: torch.Tensor, factors: torch.Tensor, counts_cs: np.ndarray, rank: int, *, model: str,
+              loss: str, n_restarts: int, seed: int, refit_loss: str, names: list[str],
+              channels: pd.Index, samples: pd.Index, engine: dict, bar) -> RankSolution:
+    """Restarts, consensus, refit and errors at one rank."""
+    started = time.perf_counter()
+    hook = None
+    if bar is not None:
+        def hook(done, _state={"it": 0}):
+            _state["it"] += done
+            bar.set_postfix_str(f"rank {rank}, iteration {_state['it']}", refresh=False)
+    fitted = fit(V, rank, model=model, loss=loss, n_restarts=n_restarts, seed=seed, progress=hook, **engine)
+    S = fitted.signatures.detach().to("cpu", torch.float64).numpy()
+    cons = consensus(S, start=fitted.best_index)
+    H = refit_exposures(cons.signatures, counts_cs, refit_loss)
+    stats = sample_statistics(counts_cs, cons.signatures @ H, samples)
+    if bar is not None:
+        bar.update(n_restarts)
+    return RankSolution(
+        rank=rank,
+        signatures=pd.DataFrame(cons.signatures, index=channels, columns=names),
+        exposures=pd.DataFrame(H.T, index=samples, columns=names),
+        stability=pd.Series(cons.stability, index=names, name="stability"),
+        sample_stats=stats,
+        restart_loss=fitted.loss.detach().cpu().double().numpy(),
+        restart_iterations=fitted.n_iter.detach().cpu().numpy(),
+        converged=float(fitted.converged.float().mean()),
+        fit_seed=seed,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _rank_table(solutions: dict, counts_cs: np.ndarray) -> pd.DataFrame:
+    rows = {}
+    norm = np.linalg.norm(counts_cs)
+    for k, sol in solutions.items():
+        st = sol.sample_stats
+        recon = sol.signatures.to_numpy() @ sol.exposures.to_numpy().T
+        cos_dist = 1.0 - st["Cosine Similarity"]
+        rows[k] = {
+            "avg_stability": float(sol.stability.mean()), "min_stability": float(sol.stability.min()),
+            "matrix_frobenius_pct": float(100 * np.linalg.norm(counts_cs - recon) / norm),
+            "median_sample_l1_pct": float(st["L1_Norm_%"].median()), "max_sample_l1_pct": float(st["L1_Norm_%"].max()),
+            "median_sample_l2_pct": float(st["L2_Norm_%"].median()), "max_sample_l2_pct": float(st["L2_Norm_%"].max()),
+            "mean_sample_kl": float(st["KL Divergence"].mean()), "max_sample_kl": float(st["KL Divergence"].max()),
+            "mean_cosine_distance": float(cos_dist.mean()), "max_cosine_distance": float(cos_dist.max()),
+            "mean_correlation": float(st["Correlation"].mean()), "min_correlation": float(st["Correlation"].min()),
+            "restart_loss_min": float(np.nanmin(sol.restart_loss)),
+            "restart_loss_median": float(np.nanmedian(sol.restart_loss)),
+            "converged_fraction": sol.converged, "seconds": sol.seconds,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("rank")
+
+
+def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n_restarts: int = 100,
+            resample: bool = True, normalization: str = "gmm", seed: int = 0, device="auto",
+            reference=None, progress: bool = True, refit_loss: str = "frobenius",
+            max_iter: int = DEFAULTS["max_iter"], tol: float = DEFAULTS["tol"],
+            check_every: int = DEFAULTS["check_every"], dtype="float32",
+            key_added: str = "sigfactor") -> ExtractionResult:
+    """Extract mutational signatures de novo, choosing the number of signatures.
+
+    Parameters
+    ----------
+    data : DataFrame, AnnData, Catalogue or path
+        Mutation counts (any layout :func:`sigfactor.read_catalogue` reads; rows matched by label).
+    ranks : int, range, list of int or str
+        Ranks to try (``"1-10"`` works too); each at most the number of samples and channels.
+    model : {'nmf', 'convex', 'aenmf'}
+    loss : {'kl', 'frobenius'}
+        Loss of the fits (KL, SigProfilerExtractor's default; convex NMF is Frobenius only).
+    n_restarts : int
+        Restarts per rank (SigProfilerExtractor's "NMF replicates"), fitted as one batch.
+    resample : bool
+        Fit each restart to its own multinomial resample of the catalogue (each sample keeps its
+        total), as SigProfilerExtractor does. The same resamples serve every rank.
+    normalization : {'gmm', 'log2', 'none'}
+        Normalisation of hypermutated samples before fitting (:mod:`sigfactor.normalize`).
+    seed : int
+        The one seed every random draw flows from (resampling, initial values); recorded.
+    device : {'auto', 'cpu', 'cuda'}
+    reference : None, str, path or DataFrame
+        Reference signatures for matching and decomposition: default COSMIC v3.4 GRCh37 of the
+        catalogue's kind; a name (``COSMIC_v3.4_SBS96_GRCh38``, ...), a file or a DataFrame.
+    progress : bool
+        Progress bar over ranks x restarts.
+    refit_loss : {'frobenius', 'kl'}
+        Final exposures by NNLS (default) or by the Poisson/KL fit.
+    max_iter, tol, check_every : int, float, int
+        Stopping rule of every restart (see :data:`DEFAULTS`).
+    dtype : {'float32', 'float64'}
+        Working precision of the fits (consensus, refits and statistics use float64).
+    key_added : str
+        With AnnData input, where results are written: ``adata.varm[f"{key_added}_signatures"]``
+        (channels x k), ``adata.obsm[f"{key_added}_exposures"]`` (samples x k) and
+        ``adata.uns[key_added]`` (rank, signature names, rank table, COSMIC matches and
+        decompositions, settings). The AnnData is modified in place.
+
+    Returns
+    -------
+    ExtractionResult
+
+    Notes
+    -----
+    Rank selection follows SigProfilerExtractor (:mod:`sigfactor.selection`); the table
+    ``result.stats`` shows the evidence. For a fixed seed the result is reproducible on one
+    device; exposures are refitted to the real (not normalised) counts.
+    """
+    started = time.perf_counter()
+    check_choice("model", model, MODELS)
+    check_choice("loss", loss, ("kl", "frobenius"))
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    check_choice("refit_loss", refit_loss, ("frobenius", "kl"))
+    check_int("n_restarts", n_restarts, low=1)
+    check_int("seed", seed, low=0)
+    check_int("max_iter", max_iter, low=1)
+    check_int("check_every", check_every, low=1)
+    check_positive_float("tol", tol, allow_zero=True)
+    if not isinstance(resample, (bool, np.bool_)):
+        raise TypeError(f"resample={resample!r} is not valid; expected True or False.")
+    if not isinstance(key_added, str) or not key_added:
+        raise ValueError(f"key_added={key_added!r} is not valid; expected a non-empty string.")
+    rank_list = parse_ranks(ranks)
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    cat = as_catalogue(data, name="data")
+    counts = np.asarray(cat.counts, dtype=np.float64)
+    check_counts("data", counts, sample_names=list(cat.samples), samples_axis=0)
+    limit = min(cat.n_samples, cat.n_channels)
+    if max(rank_list) > limit:
+        raise ValueError(f"ranks={ranks!r} reach {max(rank_list)}, beyond the {cat.n_samples} samples x "
+                         f"{cat.n_channels} channels of the catalogue; expected ranks <= {limit}.")
+    ref = resolve_reference(reference, cat.kind)
+    names_for = {k: signature_names(k, cat.kind) for k in rank_list}
+    counts_cs = counts.T.copy()
+
+    # 1. resampling and normalisation, once for every rank
+    r_seed = resample_seed(seed)
+    if resample:
+        V = resample_counts(counts, n_restarts, np.random.default_rng(r_seed))
+    else:
+        V = counts_cs[None]
+    cutoff = gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels) if normalization == "gmm" else None
+    V = torch.as_tensor(V, dtype=torch.float64)
+    V, factors = normalize(V, normalization, cutoff)
+    V = V.to(device=dev, dtype=dt)
+
+    # 2-4. restarts, consensus, refit, per rank
+    engine = {"max_iter": max_iter, "tol": tol, "check_every": check_every}
+    bar = _progress_bar(progress, len(rank_list) * n_restarts)
+    solutions = {}
+    try:
+        for k in rank_list:
+            solutions[k] = _fit_rank(V, factors, counts_cs, k, model=model, loss=loss, n_restarts=n_restarts,
+                                     seed=rank_seed(seed, k), refit_loss=refit_loss, names=names_for[k],
+                                     channels=cat.channels, samples=cat.samples, engine=engine, bar=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    # 5. rank selection
+    table = _rank_table(solutions, counts_cs)
+    selection = select_rank(table["avg_stability"], table["min_stability"],
+                            {k: s.sample_stats["L2_Norm_%"].to_numpy() for k, s in solutions.items()})
+    table = table.join(selection.table[["stable", "considered", "p_value", "chosen"]])
+    chosen = solutions[selection.rank]
+
+    # 6. COSMIC
+    for sol in solutions.values():
+        sol.cosmic_matches = match_signatures(sol.signatures, ref)
+    decompositions = decompose(chosen.signatures, ref)
+    cosmic_sigs = cosmic_solution(chosen.signatures, decompositions, ref)
+    cosmic_exp = refit_exposures(cosmic_sigs.to_numpy(np.float64), counts_cs, refit_loss)
+
+    settings = {
+        "arguments": {"ranks": rank_list, "model": model, "loss": loss, "n_restarts": n_restarts,
+                      "resample": bool(resample), "normalization": normalization, "seed": seed,
+                      "device": str(device), "refit_loss": refit_loss, "max_iter": max_iter, "tol": tol,
+                      "check_every": check_every, "dtype": str(dt).replace("torch.", ""),
+                      "reference": reference if isinstance(reference, (str, type(None))) else
+                      (str(reference) if isinstance(reference, os.PathLike) else "DataFrame")},
+        "device": str(dev), "normalization_cutoff": cutoff,
+        "seeds": {"seed": seed, "resample_seed": r_seed,
+                  "rank_seeds": {str(k): s.fit_seed for k, s in solutions.items()}},
+        "versions": _versions(),
+        "timings": {"total_s": time.perf_counter() - started,
+                    "per_rank_s": {str(k): s.seconds for k, s in solutions.items()}},
+        "source": cat.source, "kind": cat.kind, "n_samples": cat.n_samples,
+    }
+    result = ExtractionResult(
+        signatures=chosen.signatures, exposures=chosen.exposures, rank=selection.rank, stats=table,
+        selection_reason=selection.reason, solutions=solutions, cosmic_matches=chosen.cosmic_matches,
+        decompositions=decompositions, cosmic_signatures=cosmic_sigs,
+        cosmic_exposures=pd.DataFrame(cosmic_exp.T, index=cat.samples, columns=cosmic_sigs.columns),
+        catalogue=cat, settings=settings,
+    )
+    if _is_anndata(data):
+        write_anndata(data, result, key_added)
+    return result
+
+
+# ---- AnnData -----------------------------------------------------------------------------------
+
+def _plain(value):
+    """JSON/HDF5-safe copy of settings: None becomes the string 'None', tuples become lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None:
+        return "None"
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (bool, int, float, str, np.bool_)):
+        return value
+    return str(value)
+
+
+def write_anndata(adata, result: ExtractionResult, key: str) -> None:
+    """Write a result into an AnnData (obs = samples, var = channels), matched by label.
+
+    Writes ``varm[f"{key}_signatures"]``, ``obsm[f"{key}_exposures"]`` and ``uns[key]``.
+    """
+    kind = result.catalogue.kind
+    var_labels = ch.to_canonical([str(v) for v in adata.var_names], kind)
+    obs_labels = [str(o) for o in adata.obs_names]
+    adata.varm[f"{key}_signatures"] = result.signatures.loc[var_labels].to_numpy()
+    adata.obsm[f"{key}_exposures"] = result.exposures.loc[obs_labels].to_numpy()
+    stats = result.stats.reset_index()
+    stats["p_value"] = stats["p_value"].astype(float)
+    adata.uns[key] = {
+        "rank": int(result.rank),
+        "signature_names": list(result.signatures.columns),
+        "selection_reason": result.selection_reason,
+        "stats": stats,
+        "cosmic_matches": result.cosmic_matches.fillna({"cosine": np.nan}).astype({"match": str}),
+        "decompositions": result.decomposition_table(),
+        "settings": _plain(result.settings),
+    }

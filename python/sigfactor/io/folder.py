@@ -1,0 +1,213 @@
+"""The output folder of ``sigfactor extract``, laid out as SigProfilerExtractor's.
+
+::
+
+    DIR/
+      SBS96/All_solutions_stat.csv
+      SBS96/All_Solutions/SBS96_{k}_Signatures/
+          Signatures/SBS96_S{k}_Signatures.txt
+          Activities/SBS96_S{k}_NMF_Activities.txt
+          Solution_Stats/SBS96_S{k}_Samples_stats.txt, SBS96_S{k}_Signatures_stats.txt
+      SBS96/Suggested_Solution/SBS96_De-Novo_Solution/
+          Signatures/SBS96_De-Novo_Signatures.txt
+          Activities/SBS96_De-Novo_Activities_refit.txt
+      SBS96/Suggested_Solution/COSMIC_SBS96_Decomposed_Solution/
+          De_Novo_map_to_COSMIC_SBS96.csv
+          Signatures/COSMIC_SBS96_Signatures.txt
+          Activities/COSMIC_SBS96_Activities.txt
+      result.h5ad   plots/   run.json
+
+Signature tables are tab-separated, ``MutationType`` first, rows in SigProfiler order;
+activity tables have ``Samples`` first and whole mutation counts (rounded, as SigProfiler
+writes them). ``SBS96`` stands for the catalogue's kind (``DBS78``, ``ID83``).
+
+The folder is built in a temporary folder beside ``DIR`` and renamed into place at the end; an
+error or an interrupt leaves no ``DIR`` (and, with ``force``, the old ``DIR`` untouched).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["atomic_folder", "write_extraction", "check_out_dir"]
+
+
+def check_out_dir(out, force: bool) -> Path:
+    """Return ``out`` as a Path; refuse an existing one unless ``force``, and a missing parent."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out={out!r} is not valid; expected a folder path.")
+    path = Path(out)
+    if path.exists() and not force:
+        raise FileExistsError(f"output folder '{path}' already exists; choose another or pass force=True (--force).")
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"output '{path}' exists and is not a folder; remove it first.")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"out={str(path)!r}: folder '{parent}' does not exist; create it first.")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_folder(out, force: bool = False):
+    """Yield a temporary folder that becomes ``out`` when the block ends without error.
+
+    With ``force``, an existing ``out`` is replaced only after the new folder is complete.
+    """
+    path = check_out_dir(out, force)
+    parent = path.absolute().parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
+            os.replace(path, old / "previous")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _signatures_file(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, sep="\t", index_label="MutationType", float_format="%.8g", lineterminator="\n")
+
+
+def _activities_file(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.rint(frame).astype(np.int64).to_csv(path, sep="\t", index_label="Samples", lineterminator="\n")
+
+
+def _stat_file(frame: pd.DataFrame, path: Path, index_label: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, sep="\t", index_label=index_label, float_format="%.6g", lineterminator="\n")
+
+
+def all_solutions_table(result) -> pd.DataFrame:
+    """``All_solutions_stat.csv``: one row per rank, the chosen one starred."""
+    st = result.stats
+    labels = [f"{k}*" if k == result.rank else str(k) for k in st.index]
+    return pd.DataFrame({
+        "Signatures": labels,
+        "Stability (Avg Silhouette)": st["avg_stability"].round(3).to_numpy(),
+        "Minimum Stability": st["min_stability"].round(3).to_numpy(),
+        "Considerable Solution": np.where(st["considered"], "YES", "NO"),
+        "P-value": [("N/A" if pd.isna(p) else f"{p:.2e}") for p in st["p_value"]],
+        "Matrix Frobenius%": (st["matrix_frobenius_pct"]).round(2).to_numpy(),
+        "Mean Sample L1%": st["median_sample_l1_pct"].round(2).to_numpy(),
+        "Maximum Sample L1%": st["max_sample_l1_pct"].round(2).to_numpy(),
+        "Mean Sample L2%": st["median_sample_l2_pct"].round(2).to_numpy(),
+        "Maximum Sample L2%": st["max_sample_l2_pct"].round(2).to_numpy(),
+        "Mean Sample KL": st["mean_sample_kl"].round(4).to_numpy(),
+        "Maximum Sample KL": st["max_sample_kl"].round(4).to_numpy(),
+        "Mean Cosine Distance": st["mean_cosine_distance"].round(3).to_numpy(),
+        "Max Cosine Distance": st["max_cosine_distance"].round(3).to_numpy(),
+        "Mean Correlation": st["mean_correlation"].round(3).to_numpy(),
+        "Minimum Correlation": st["min_correlation"].round(3).to_numpy(),
+    })
+
+
+def _signature_stats(solution) -> pd.DataFrame:
+    totals = solution.exposures.sum(axis=0)
+    return pd.DataFrame({"Stability": solution.stability.round(3),
+                         "Total Mutations": np.rint(totals).astype(np.int64),
+                         "Mutation %": (100 * totals / totals.sum()).round(2)})
+
+
+def _write_tables(result, root: Path) -> None:
+    kind = result.catalogue.kind
+    base = root / kind
+    base.mkdir(parents=True)
+    all_solutions_table(result).to_csv(base / "All_solutions_stat.csv", index=False, lineterminator="\n")
+    for k, sol in result.solutions.items():
+        folder = base / "All_Solutions" / f"{kind}_{k}_Signatures"
+        _signatures_file(sol.signatures, folder / "Signatures" / f"{kind}_S{k}_Signatures.txt")
+        _activities_file(sol.exposures, folder / "Activities" / f"{kind}_S{k}_NMF_Activities.txt")
+        _stat_file(sol.sample_stats, folder / "Solution_Stats" / f"{kind}_S{k}_Samples_stats.txt", "Sample Names")
+        _stat_file(_signature_stats(sol), folder / "Solution_Stats" / f"{kind}_S{k}_Signatures_stats.txt", "Signatures")
+    denovo = base / "Suggested_Solution" / f"{kind}_De-Novo_Solution"
+    _signatures_file(result.signatures, denovo / "Signatures" / f"{kind}_De-Novo_Signatures.txt")
+    _activities_file(result.exposures, denovo / "Activities" / f"{kind}_De-Novo_Activities_refit.txt")
+    cosmic = base / "Suggested_Solution" / f"COSMIC_{kind}_Decomposed_Solution"
+    cosmic.mkdir(parents=True)
+    result.decomposition_table().to_csv(cosmic / f"De_Novo_map_to_COSMIC_{kind}.csv", index=False, lineterminator="\n")
+    _signatures_file(result.cosmic_signatures, cosmic / "Signatures" / f"COSMIC_{kind}_Signatures.txt")
+    _activities_file(result.cosmic_exposures, cosmic / "Activities" / f"COSMIC_{kind}_Activities.txt")
+
+
+def _write_plots(result, folder: Path) -> list[str]:
+    from ..plotting import plot_rank_selection, plot_signature, save_figure
+
+    folder.mkdir()
+    written = []
+    for name in result.signatures.columns:
+        fig = plot_signature(result.signatures[name], title=name)
+        written += save_figure(fig, folder / f"{name}")
+    written += save_figure(plot_rank_selection(result.stats, result.rank), folder / "rank_selection")
+    return [str(p.relative_to(folder.parent)) for p in written]
+
+
+def _write_h5ad(result, path: Path) -> None:
+    from ..extract import write_anndata
+
+    adata = result.catalogue.to_anndata()
+    write_anndata(adata, result, "sigfactor")
+    adata.write_h5ad(path)
+
+
+def write_extraction(result, out, *, force: bool = False, plots: bool = True, run_info: dict | None = None) -> Path:
+    """Write an :class:`~sigfactor.extract.ExtractionResult` as a SigProfilerExtractor folder.
+
+    Parameters
+    ----------
+    result : ExtractionResult
+    out : str or os.PathLike
+        Folder to create; an existing one is refused unless ``force``.
+    force : bool
+        Replace an existing folder (only once the new one is complete).
+    plots : bool
+        Write ``plots/`` (a profile per chosen signature and the rank-selection plot; PNG and PDF).
+    run_info : dict, optional
+        Extra entries for ``run.json`` (e.g. the command line).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    with atomic_folder(out, force=force) as tmp:
+        _write_tables(result, tmp)
+        _write_h5ad(result, tmp / "result.h5ad")
+        figures = _write_plots(result, tmp / "plots") if plots else []
+        record = {
+            **(run_info or {}),
+            **result.settings,
+            "chosen_rank": int(result.rank),
+            "selection_reason": result.selection_reason,
+            "signatures": list(result.signatures.columns),
+            "cosmic_matches": json.loads(result.cosmic_matches.to_json(orient="records")),
+            "plots": figures,
+        }
+        with open(tmp / "run.json", "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=2, default=_json_default)
+            fh.write("\n")
+    return Path(out)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
