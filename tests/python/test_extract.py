@@ -1,0 +1,128 @@
+"""De novo extraction end to end: breast genomes, AnnData, reproducibility, errors."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigfactor import datasets
+from sigfactor.extract import extract, parse_ranks, resample_counts, sample_statistics
+
+FAST = dict(n_restarts=6, max_iter=500, progress=False)   # mechanics only, not convergence
+
+
+@pytest.fixture(scope="module")
+def breast():
+    """One extraction of the 21 breast genomes shared by the tests below (ranks 1-4, 10 restarts)."""
+    return extract(datasets.breast21(), ranks=range(1, 5), n_restarts=10, seed=0, progress=False)
+
+
+def test_breast_genomes_match_sbs1_apobec_and_sbs3(breast):
+    used = {name for dec in breast.decompositions.values() for name in dec.weights.index}
+    matched = set(breast.cosmic_matches["match"]) | used
+    assert "SBS1" in matched
+    assert {"SBS2", "SBS13"} & matched
+    assert "SBS3" in matched
+    assert breast.rank in (3, 4)
+
+
+def test_result_shapes_and_labels(breast):
+    k = breast.rank
+    assert list(breast.signatures.columns) == ["SBS96A", "SBS96B", "SBS96C", "SBS96D"][:k]
+    assert list(breast.signatures.index) == list(breast.catalogue.channels)
+    np.testing.assert_allclose(breast.signatures.sum(axis=0), 1.0)
+    assert list(breast.exposures.index) == list(breast.catalogue.samples)
+    assert (breast.exposures.to_numpy() >= 0).all()
+    # refitted exposures are in mutation counts: the reconstruction totals track the real totals
+    totals = breast.catalogue.counts.sum(axis=1)
+    assert np.corrcoef(breast.reconstructed.sum(axis=0), totals)[0, 1] > 0.99
+    assert list(breast.stats.index) == [1, 2, 3, 4]
+    assert breast.stats["chosen"].sum() == 1 and breast.stats.loc[breast.rank, "chosen"]
+    assert set(breast.solutions) == {1, 2, 3, 4}
+    s = breast.settings
+    assert s["seeds"]["seed"] == 0 and set(s["seeds"]["rank_seeds"]) == {"1", "2", "3", "4"}
+    assert "torch" in s["versions"] and s["timings"]["total_s"] > 0
+
+
+def test_to_mutationalpatterns(breast):
+    mp = breast.to_mutationalpatterns()
+    assert mp["signatures"].shape == (96, breast.rank)
+    assert mp["contribution"].shape == (breast.rank, 21)
+    assert mp["reconstructed"].shape == (96, 21)
+    assert mp["signatures"].index[0] == "A[C>A]A" and mp["signatures"].index[1] == "A[C>A]C"
+    pd.testing.assert_series_equal(mp["signatures"].loc["T[C>T]G"], breast.signatures.loc["T[C>T]G"])
+
+
+def test_same_seed_same_result_other_seed_other_draws():
+    cat = datasets.breast21()
+    a = extract(cat, ranks=[1, 3], seed=3, **FAST)
+    b = extract(cat, ranks=[3], seed=3, **FAST)
+    c = extract(cat, ranks=[3], seed=4, **FAST)
+    pd.testing.assert_frame_equal(a.solutions[3].signatures, b.solutions[3].signatures)
+    assert a.settings["seeds"]["rank_seeds"]["3"] == b.settings["seeds"]["rank_seeds"]["3"]
+    assert not np.allclose(a.solutions[3].signatures, c.solutions[3].signatures)
+
+
+def test_anndata_results_written_by_label():
+    cat = datasets.breast21()
+    adata = cat.to_anndata()
+    rng = np.random.default_rng(0)
+    adata = adata[rng.permutation(adata.n_obs), rng.permutation(adata.n_vars)].copy()
+    result = extract(adata, ranks=[2], key_added="ext", seed=1, **FAST)
+    sig = pd.DataFrame(adata.varm["ext_signatures"], index=adata.var_names)
+    pd.testing.assert_frame_equal(sig.loc[result.signatures.index].set_axis(result.signatures.columns, axis=1),
+                                  result.signatures, check_names=False)
+    exp = pd.DataFrame(adata.obsm["ext_exposures"], index=adata.obs_names)
+    np.testing.assert_allclose(exp.loc[result.exposures.index].to_numpy(), result.exposures.to_numpy())
+    assert adata.uns["ext"]["rank"] == 2
+    assert adata.uns["ext"]["signature_names"] == ["SBS96A", "SBS96B"]
+
+
+def test_no_resample_and_normalisations_run():
+    cat = datasets.breast21()
+    for norm in ("log2", "none"):
+        r = extract(cat, ranks=[2], resample=False, normalization=norm, **FAST)
+        assert r.signatures.shape == (96, 2)
+        assert r.settings["arguments"]["normalization"] == norm
+
+
+def test_resample_keeps_totals_and_is_seeded():
+    counts = datasets.breast21().counts
+    a = resample_counts(counts, 5, np.random.default_rng(7))
+    b = resample_counts(counts, 5, np.random.default_rng(7))
+    assert a.shape == (5, 96, 21)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a.sum(axis=1), np.broadcast_to(counts.sum(axis=1), (5, 21)))
+    assert not np.array_equal(a[0], a[1])
+
+
+def test_sample_statistics_of_a_perfect_fit():
+    X = np.arange(1, 13, dtype=float).reshape(4, 3)
+    st = sample_statistics(X, X, ["a", "b", "c"])
+    np.testing.assert_allclose(st["Cosine Similarity"], 1.0)
+    np.testing.assert_allclose(st[["L1_Norm_%", "L2_Norm_%", "KL Divergence"]], 0.0, atol=1e-12)
+    st = sample_statistics(X, 2 * X, ["a", "b", "c"])
+    np.testing.assert_allclose(st["L2_Norm_%"], 100.0)
+    np.testing.assert_allclose(st["KL Divergence"], 0.0, atol=1e-12)
+
+
+def test_parse_ranks():
+    assert parse_ranks("1-4") == [1, 2, 3, 4]
+    assert parse_ranks("2,6,4") == [2, 4, 6]
+    assert parse_ranks(range(2, 4)) == [2, 3]
+    assert parse_ranks(5) == [5]
+    with pytest.raises(ValueError, match="ranks='a-b'"):
+        parse_ranks("a-b")
+    with pytest.raises(ValueError, match=">= 1"):
+        parse_ranks([0, 1])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(ranks=[22]), "beyond the 21 samples"),
+    (dict(reference="no_such_reference"), "neither a file nor a known name"),
+    (dict(normalization="zscore"), "normalization='zscore'"),
+    (dict(model="pca"), "model='pca'"),
+    (dict(n_restarts=0), "n_restarts=0"),
+    (dict(reference="COSMIC_v3.4_ID83_GRCh37"), "another kind"),
+])
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        extract(datasets.breast21(), **{**dict(ranks=[2], progress=False), **kwargs})

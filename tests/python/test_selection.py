@@ -1,0 +1,60 @@
+"""SigProfilerExtractor's rank rule: stability thresholds, then a Wilcoxon walk down."""
+import numpy as np
+import pandas as pd
+
+from sigfactor.selection import select_rank, stable_ranks
+
+
+def _errors(medians, n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: m + rng.normal(0, 1.0, n) for k, m in medians.items()}
+
+
+def test_stability_thresholds():
+    avg = pd.Series({1: 0.9, 2: 0.79, 3: 0.85, 4: 0.81})
+    mn = pd.Series({1: 0.9, 2: 0.7, 3: 0.1, 4: 0.19})
+    assert stable_ranks(avg, mn).tolist() == [True, False, False, False]
+    assert stable_ranks(pd.Series({5: 0.8}), pd.Series({5: 0.2})).tolist() == [True]      # inclusive
+    assert stable_ranks(pd.Series({5: 0.79}), pd.Series({5: 0.21})).tolist() == [False]   # sum 1.0 but avg low
+
+
+def test_highest_stable_rank_kept_when_lower_ranks_fit_worse():
+    avg = pd.Series({2: 0.99, 3: 0.95, 4: 0.9, 5: 0.5})
+    mn = pd.Series({2: 0.98, 3: 0.9, 4: 0.85, 5: 0.1})
+    sel = select_rank(avg, mn, _errors({2: 30, 3: 20, 4: 10, 5: 9}))
+    assert sel.rank == 4
+    assert sel.table.loc[3, "p_value"] < 0.05
+    assert np.isnan(sel.table.loc[2, "p_value"])          # the walk stopped at 3
+    assert sel.table["chosen"].sum() == 1 and sel.table.loc[4, "chosen"]
+    assert not sel.table.loc[5, "stable"]
+
+
+def test_walk_steps_down_while_not_significantly_worse():
+    avg = pd.Series({2: 0.99, 3: 0.95, 4: 0.9})
+    mn = pd.Series({2: 0.98, 3: 0.9, 4: 0.85})
+    sel = select_rank(avg, mn, _errors({2: 30, 3: 10.1, 4: 10}))
+    assert sel.rank == 3
+    assert "rank 3 is not significantly worse" in sel.reason
+
+
+def test_lower_rank_that_fits_better_does_not_stop_the_walk():
+    avg = pd.Series({2: 0.99, 3: 0.95})
+    mn = pd.Series({2: 0.98, 3: 0.9})
+    sel = select_rank(avg, mn, _errors({2: 5, 3: 10}))
+    assert sel.rank == 2
+
+
+def test_lower_ranks_less_stable_than_the_highest_are_skipped():
+    avg = pd.Series({2: 0.82, 3: 0.9})
+    mn = pd.Series({2: 0.5, 3: 0.85})
+    sel = select_rank(avg, mn, _errors({2: 10, 3: 10}))
+    assert sel.rank == 3
+    assert not sel.table.loc[2, "considered"]
+
+
+def test_no_stable_rank_gives_the_lowest_and_says_so():
+    avg = pd.Series({3: 0.5, 4: 0.4})
+    mn = pd.Series({3: 0.1, 4: 0.0})
+    sel = select_rank(avg, mn, _errors({3: 1, 4: 1}))
+    assert sel.rank == 3
+    assert "no rank met" in sel.reason
