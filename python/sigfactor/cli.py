@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         pass
     else:
+        # evaluate.add_compare_command adds a "compare" subparser whose defaults set either
+        # handler(args, argv) or func(args); its user errors are reported like the others.
         add_compare_command(sub)
     return parser
 
@@ -167,7 +169,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args, argv) or 0)
+        if hasattr(args, "handler"):
+            return int(args.handler(args, argv) or 0)
+        return int(args.func(args) or 0)          # subcommands added by other modules (compare)
     except KeyboardInterrupt:
         print("sigfactor: interrupted; nothing was written.", file=sys.stderr)
         return 130

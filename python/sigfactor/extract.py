@@ -26,7 +26,7 @@ from . import channels as ch
 from ._validation import check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype
 from .catalogue import Catalogue, _is_anndata, as_catalogue
 from .consensus import consensus
-from .decompose import Decomposition, decompose, describe
+from .decompose import decompose, describe
 from .matching import match_signatures
 from .models import MODELS, fit, signature_names
 from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
@@ -320,16 +320,23 @@ def _progress_bar(enabled: bool, total: int):
     return tqdm(total=total, desc="extract", unit="restart", dynamic_ncols=True)
 
 
-def _fit_rank(V: torch.Tensor, factors: torch.Tensor, counts_cs: np.ndarray, rank: int, *, model: str,
+def _iteration_hook(bar, rank: int):
+    """Progress callback for :func:`sigfactor.models.fit`: shows the rank and iteration count."""
+    done = {"it": 0}
+
+    def hook(n: int) -> None:
+        done["it"] += n
+        bar.set_postfix_str(f"rank {rank}, iteration {done['it']}", refresh=False)
+
+    return hook
+
+
+def _fit_rank(V: torch.Tensor, counts_cs: np.ndarray, rank: int, *, model: str,
               loss: str, n_restarts: int, seed: int, refit_loss: str, names: list[str],
               channels: pd.Index, samples: pd.Index, engine: dict, bar) -> RankSolution:
     """Restarts, consensus, refit and errors at one rank."""
     started = time.perf_counter()
-    hook = None
-    if bar is not None:
-        def hook(done, _state={"it": 0}):
-            _state["it"] += done
-            bar.set_postfix_str(f"rank {rank}, iteration {_state['it']}", refresh=False)
+    hook = None if bar is None else _iteration_hook(bar, rank)
     fitted = fit(V, rank, model=model, loss=loss, n_restarts=n_restarts, seed=seed, progress=hook, **engine)
     S = fitted.signatures.detach().to("cpu", torch.float64).numpy()
     cons = consensus(S, start=fitted.best_index)
@@ -462,7 +469,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         V = counts_cs[None]
     cutoff = gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels) if normalization == "gmm" else None
     V = torch.as_tensor(V, dtype=torch.float64)
-    V, factors = normalize(V, normalization, cutoff)
+    V, _ = normalize(V, normalization, cutoff)     # exposures are refitted to the real counts below
     V = V.to(device=dev, dtype=dt)
 
     # 2-4. restarts, consensus, refit, per rank
@@ -471,7 +478,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     solutions = {}
     try:
         for k in rank_list:
-            solutions[k] = _fit_rank(V, factors, counts_cs, k, model=model, loss=loss, n_restarts=n_restarts,
+            solutions[k] = _fit_rank(V, counts_cs, k, model=model, loss=loss, n_restarts=n_restarts,
                                      seed=rank_seed(seed, k), refit_loss=refit_loss, names=names_for[k],
                                      channels=cat.channels, samples=cat.samples, engine=engine, bar=bar)
     finally:
