@@ -3,7 +3,7 @@
 Each de novo signature ``s`` is written as a sparse non-negative mixture of reference
 signatures, ``s ~ R w``:
 
-1. Non-negative least squares of ``s`` on every candidate reference signature. Candidates
+1. Non-negative least squares (Lawson-Hanson, ``scipy.optimize.nnls``) of ``s`` on every candidate reference signature. Candidates
    exclude COSMIC's signatures of possible sequencing artefacts (SBS27, SBS43, SBS45-SBS60,
    SBS95) unless ``exclude=()`` is given.
 2. Signatures contributing less than ``min_weight`` (5 %) of the weight are dropped.
@@ -30,10 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import torch
-
-from .matching import cosine_matrix
-from .refit import nnls
+from scipy.optimize import nnls as scipy_nnls
 
 __all__ = ["ARTEFACTS", "FAMILIES", "Decomposition", "decompose_signature", "decompose", "describe"]
 
@@ -56,23 +53,17 @@ class Decomposition(NamedTuple):
     """True when ``cosine`` is below the ``novel_below`` threshold."""
 
 
-def _fit(s: torch.Tensor, R: torch.Tensor, active: list[int]) -> tuple[np.ndarray, float]:
-    w = nnls(R[:, active], s.unsqueeze(-1)).squeeze(-1)
+def _fit(s: np.ndarray, R: np.ndarray, active: list[int]) -> tuple[np.ndarray, float]:
+    """NNLS weights of ``s`` on the ``active`` columns of ``R`` and the cosine of the fit."""
+    w, _ = scipy_nnls(R[:, active], s, maxiter=50 * len(active) + 100)
     recon = R[:, active] @ w
-    return w.numpy(), float(cosine_matrix(s.numpy()[:, None], recon.numpy()[:, None])[0, 0])
+    den = np.linalg.norm(recon) * np.linalg.norm(s)
+    return w, float(recon @ s / den) if den > 0 else 0.0
 
 
-def _removal_cosines(s: torch.Tensor, R: torch.Tensor, active: list[int]) -> np.ndarray:
-    """Cosine of the NNLS reconstruction after removing each active signature (batched)."""
-    a = len(active)
-    keep = [[active[j] for j in range(a) if j != i] for i in range(a)]
-    Rb = torch.stack([R[:, idx] for idx in keep])                     # (a, m, a-1)
-    W = nnls(Rb, s.expand(a, -1).unsqueeze(-1))                       # (a, a-1, 1)
-    recon = (Rb @ W).squeeze(-1).numpy()                              # (a, m)
-    sv = s.numpy()
-    num = recon @ sv
-    den = np.linalg.norm(recon, axis=1) * np.linalg.norm(sv)
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+def _removal_cosines(s: np.ndarray, R: np.ndarray, active: list[int]) -> np.ndarray:
+    """Cosine of the NNLS reconstruction after removing each active signature."""
+    return np.array([_fit(s, R, active[:i] + active[i + 1:])[1] for i in range(len(active))])
 
 
 def decompose_signature(signature: pd.Series, reference: pd.DataFrame, *, min_weight: float = 0.05,
@@ -101,8 +92,8 @@ def decompose_signature(signature: pd.Series, reference: pd.DataFrame, *, min_we
     ref = reference.loc[signature.index, [c for c in reference.columns if c not in set(exclude)]]
     if ref.shape[1] == 0:
         raise ValueError("reference has no signatures left after excluding artefacts; pass exclude=().")
-    s = torch.as_tensor(signature.to_numpy(np.float64) / signature.sum())
-    R = torch.as_tensor(ref.to_numpy(np.float64) / ref.sum(axis=0).to_numpy())
+    s = signature.to_numpy(np.float64) / signature.sum()
+    R = ref.to_numpy(np.float64) / ref.sum(axis=0).to_numpy()
     names = list(ref.columns)
     active = list(range(len(names)))
     w, cos = _fit(s, R, active)

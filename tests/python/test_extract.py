@@ -84,6 +84,18 @@ def test_no_resample_and_normalisations_run():
         assert r.settings["arguments"]["normalization"] == norm
 
 
+@pytest.mark.parametrize("model, loss", [("convex", "frobenius"), ("aenmf", "kl"), ("nmf", "frobenius")])
+def test_other_models_run_through_the_workflow(model, loss):
+    r = extract(datasets.breast21(), ranks=[2], model=model, loss=loss, n_restarts=3, max_iter=200, progress=False)
+    assert r.signatures.shape == (96, 2) and r.settings["arguments"]["model"] == model
+    np.testing.assert_allclose(r.signatures.sum(axis=0), 1.0)
+
+
+def test_convex_with_kl_is_refused_by_name():
+    with pytest.raises(ValueError, match="loss='kl' is not available for model='convex'"):
+        extract(datasets.breast21(), ranks=[2], model="convex", n_restarts=2, max_iter=10, progress=False)
+
+
 def test_resample_keeps_totals_and_is_seeded():
     counts = datasets.breast21().counts
     a = resample_counts(counts, 5, np.random.default_rng(7))
