@@ -9,7 +9,8 @@ significantly worse than those of the highest stable rank: a one-sided reading o
 Wilcoxon rank-sum test, "worse" meaning ``p < alpha`` (0.05) *and* a larger median error. It
 stops at the first lower rank that is significantly worse and keeps the rank above it. Like
 SigProfilerExtractor, lower stable ranks whose average stability is below that of the highest
-stable rank are skipped. When no rank is stable, the lowest rank is chosen and the table says
+stable rank are skipped. When a p-value of the walk lies within a factor 2 of ``alpha``, the
+reason says the choice is a close call and names the neighbouring rank. When no rank is stable, the lowest rank is chosen and the table says
 so.
 
 Differences from SigProfilerExtractor 1.1's code, which stops one rank early when the walk
@@ -94,4 +95,10 @@ def select_rank(avg_stability: pd.Series, min_stability: pd.Series,
         chosen = r
         reason += f"; rank {r} is not significantly worse (p = {p:.2g})"
     table.loc[chosen, "chosen"] = True
-    return Selection(chosen, table, reason + f"; chosen: {chosen}.")
+    reason += f"; chosen: {chosen}."
+    close = [(int(r), float(p)) for r, p in table["p_value"].items() if alpha / 2 <= p <= 2 * alpha]
+    if close:
+        listed = ", ".join(f"rank {r} (p = {p:.2g})" for r, p in close)
+        reason += (f" Close call: {listed} near alpha = {alpha}; another data set, seed or number of "
+                   "restarts could tip the choice, so weigh the neighbouring rank too.")
+    return Selection(chosen, table, reason)

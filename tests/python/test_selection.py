@@ -58,3 +58,17 @@ def test_no_stable_rank_gives_the_lowest_and_says_so():
     sel = select_rank(avg, mn, _errors({3: 1, 4: 1}))
     assert sel.rank == 3
     assert "no rank met" in sel.reason
+
+
+def test_close_call_is_reported():
+    avg = pd.Series({3: 0.98, 4: 0.88})
+    mn = pd.Series({3: 0.97, 4: 0.78})
+    rng = np.random.default_rng(0)
+    base = rng.normal(10, 3, 21)
+    errors = {4: base, 3: base + 1.5}
+    sel = select_rank(avg, mn, errors)
+    p = sel.table.loc[3, "p_value"]
+    assert 0.025 <= p <= 0.1
+    assert "Close call" in sel.reason
+    far = select_rank(avg, mn, {4: base, 3: base + 0.1})
+    assert "Close call" not in far.reason
