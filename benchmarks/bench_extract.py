@@ -74,16 +74,16 @@ def run_sigfactor(catalogue_path, ranks, replicates: int, resample: bool = True,
                    "--device", device, "--force", "--quiet", *extra_args]
         if not resample:
             command.append("--no-resample")
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        stderr = proc.stderr.read().decode(errors="replace")
-        proc.stdout.close()
-        proc.stderr.close()
-        code = os.waitstatus_to_exitcode(status)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log = Path(tmp) / "stderr.txt"
+        with open(log, "wb") as err:
+            started = time.perf_counter()
+            proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
         if code != 0:
-            raise RuntimeError(f"sigfactor extract failed (exit {code}): {stderr.strip()[-2000:]}")
+            raise RuntimeError(f"sigfactor extract failed (exit {code}): {log.read_text(errors='replace').strip()[-2000:]}")
         record = json.loads((out / "run.json").read_text())
         kind = record["kind"]
         sigs = pd.read_csv(out / kind / "Suggested_Solution" / f"{kind}_De-Novo_Solution" / "Signatures"

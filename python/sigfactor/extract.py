@@ -562,7 +562,7 @@ def write_anndata(adata, result: ExtractionResult, key: str) -> None:
         "signature_names": list(result.signatures.columns),
         "selection_reason": result.selection_reason,
         "stats": stats,
-        "cosmic_matches": result.cosmic_matches.fillna({"cosine": np.nan}).astype({"match": str}),
+        "cosmic_matches": result.cosmic_matches.astype({"match": str}),
         "decompositions": result.decomposition_table(),
         "settings": _plain(result.settings),
     }

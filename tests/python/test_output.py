@@ -9,6 +9,7 @@ import pytest
 from sigfactor import datasets
 from sigfactor.extract import extract
 from sigfactor.io import atomic_folder, write_extraction
+from sigfactor.catalogue import read_catalogue
 from sigfactor.reference import read_signatures
 
 
@@ -53,8 +54,19 @@ def test_tables_read_back(written):
     np.testing.assert_array_equal(act.to_numpy(), np.rint(result.exposures.to_numpy()))
     stat = pd.read_csv(out / "SBS96/All_solutions_stat.csv")
     assert stat["Signatures"].tolist() == [f"{r}*" if r == k else str(r) for r in (1, 2, 3)]
-    dec = pd.read_csv(out / "SBS96/Suggested_Solution/COSMIC_SBS96_Decomposed_Solution/De_Novo_map_to_COSMIC_SBS96.csv")
+    assert stat.columns[:5].tolist() == ["Signatures", "Stability (Avg Silhouette)", "Minimum Stability",
+                                         "Considerable Solution", "P-value"]
+    highest = max(r for r in (1, 2, 3) if result.stats.loc[r, "stable"])
+    assert stat.loc[highest - 1, "P-value"] == "Most Stab Sigs"
+    dec = pd.read_csv(out / "SBS96/Suggested_Solution/COSMIC_SBS96_Decomposed_Solution/De_Novo_map_to_COSMIC_SBS96.csv",
+                      sep=", ", engine="python")
     assert dec["De novo extracted"].tolist() == list(result.signatures.columns)
+    assert dec.columns.tolist()[-2:] == ["Cosine Similarity", "Correlation"]
+    samples = read_catalogue(out / "SBS96" / "Samples.txt")
+    np.testing.assert_array_equal(samples.counts, result.catalogue.counts)
+    st = pd.read_csv(out / f"SBS96/All_Solutions/SBS96_{k}_Signatures/Solution_Stats/SBS96_S{k}_Samples_stats.txt",
+                     sep="\t", index_col="Sample Names")
+    assert st["L2_Norm_%"].str.endswith("%").all() and list(st.index) == list(result.catalogue.samples)
 
 
 def test_h5ad_and_run_json(written):

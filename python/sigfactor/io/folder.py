@@ -3,7 +3,7 @@
 ::
 
     DIR/
-      SBS96/All_solutions_stat.csv
+      SBS96/All_solutions_stat.csv, SBS96/Samples.txt (the input catalogue)
       SBS96/All_Solutions/SBS96_{k}_Signatures/
           Signatures/SBS96_S{k}_Signatures.txt
           Activities/SBS96_S{k}_NMF_Activities.txt
@@ -92,20 +92,33 @@ def _stat_file(frame: pd.DataFrame, path: Path, index_label: str) -> None:
     frame.to_csv(path, sep="\t", index_label=index_label, float_format="%.6g", lineterminator="\n")
 
 
+def _pct(values, digits: int = 2) -> list[str]:
+    return [f"{v:.{digits}f}%" for v in values]
+
+
 def all_solutions_table(result) -> pd.DataFrame:
-    """``All_solutions_stat.csv``: one row per rank, the chosen one starred."""
+    """``All_solutions_stat.csv``: one row per rank, the chosen one starred.
+
+    Columns, their order and text forms follow SigProfilerExtractor 1.4 (``"Most Stab Sigs"``
+    in ``P-value`` for the highest stable rank, ``%`` after the first four error columns);
+    ``Mean Sample L1%``/``L2%`` hold medians, as SigProfilerExtractor computes them.
+    """
     st = result.stats
+    stable = st.index[st["stable"]]
+    highest = int(stable.max()) if len(stable) else None
     labels = [f"{k}*" if k == result.rank else str(k) for k in st.index]
+    p_values = ["Most Stab Sigs" if k == highest else ("N/A" if pd.isna(p) else f"{p:.2e}")
+                for k, p in st["p_value"].items()]
     return pd.DataFrame({
         "Signatures": labels,
         "Stability (Avg Silhouette)": st["avg_stability"].round(3).to_numpy(),
         "Minimum Stability": st["min_stability"].round(3).to_numpy(),
         "Considerable Solution": np.where(st["considered"], "YES", "NO"),
-        "P-value": [("N/A" if pd.isna(p) else f"{p:.2e}") for p in st["p_value"]],
-        "Matrix Frobenius%": (st["matrix_frobenius_pct"]).round(2).to_numpy(),
-        "Mean Sample L1%": st["median_sample_l1_pct"].round(2).to_numpy(),
-        "Maximum Sample L1%": st["max_sample_l1_pct"].round(2).to_numpy(),
-        "Mean Sample L2%": st["median_sample_l2_pct"].round(2).to_numpy(),
+        "P-value": p_values,
+        "Matrix Frobenius%": _pct(st["matrix_frobenius_pct"]),
+        "Mean Sample L1%": _pct(st["median_sample_l1_pct"]),
+        "Maximum Sample L1%": _pct(st["max_sample_l1_pct"]),
+        "Mean Sample L2%": _pct(st["median_sample_l2_pct"]),
         "Maximum Sample L2%": st["max_sample_l2_pct"].round(2).to_numpy(),
         "Mean Sample KL": st["mean_sample_kl"].round(4).to_numpy(),
         "Maximum Sample KL": st["max_sample_kl"].round(4).to_numpy(),
@@ -116,11 +129,22 @@ def all_solutions_table(result) -> pd.DataFrame:
     })
 
 
+def samples_stats_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """``Samples_stats`` as SigProfilerExtractor writes it (``%`` after the relative errors)."""
+    out = pd.DataFrame({
+        "Total Mutations": np.rint(stats["Total Mutations"]).astype(np.int64),
+        "Cosine Similarity": stats["Cosine Similarity"].round(3),
+        "L1 Norm": stats["L1 Norm"].round(3), "L1_Norm_%": _pct(stats["L1_Norm_%"], 3),
+        "L2 Norm": stats["L2 Norm"].round(3), "L2_Norm_%": _pct(stats["L2_Norm_%"], 3),
+        "KL Divergence": stats["KL Divergence"].round(4), "Correlation": stats["Correlation"].round(3),
+    }, index=stats.index)
+    return out
+
+
 def _signature_stats(solution) -> pd.DataFrame:
     totals = solution.exposures.sum(axis=0)
     return pd.DataFrame({"Stability": solution.stability.round(3),
-                         "Total Mutations": np.rint(totals).astype(np.int64),
-                         "Mutation %": (100 * totals / totals.sum()).round(2)})
+                         "Total Mutations": np.rint(totals).astype(np.int64)})
 
 
 def _write_tables(result, root: Path) -> None:
@@ -128,20 +152,28 @@ def _write_tables(result, root: Path) -> None:
     base = root / kind
     base.mkdir(parents=True)
     all_solutions_table(result).to_csv(base / "All_solutions_stat.csv", index=False, lineterminator="\n")
+    result.catalogue.to_frame().to_csv(base / "Samples.txt", sep="\t", index_label="MutationType", lineterminator="\n")
     for k, sol in result.solutions.items():
         folder = base / "All_Solutions" / f"{kind}_{k}_Signatures"
         _signatures_file(sol.signatures, folder / "Signatures" / f"{kind}_S{k}_Signatures.txt")
         _activities_file(sol.exposures, folder / "Activities" / f"{kind}_S{k}_NMF_Activities.txt")
-        _stat_file(sol.sample_stats, folder / "Solution_Stats" / f"{kind}_S{k}_Samples_stats.txt", "Sample Names")
+        _stat_file(samples_stats_table(sol.sample_stats), folder / "Solution_Stats" / f"{kind}_S{k}_Samples_stats.txt", "Sample Names")
         _stat_file(_signature_stats(sol), folder / "Solution_Stats" / f"{kind}_S{k}_Signatures_stats.txt", "Signatures")
     denovo = base / "Suggested_Solution" / f"{kind}_De-Novo_Solution"
     _signatures_file(result.signatures, denovo / "Signatures" / f"{kind}_De-Novo_Signatures.txt")
     _activities_file(result.exposures, denovo / "Activities" / f"{kind}_De-Novo_Activities_refit.txt")
     cosmic = base / "Suggested_Solution" / f"COSMIC_{kind}_Decomposed_Solution"
     cosmic.mkdir(parents=True)
-    result.decomposition_table().to_csv(cosmic / f"De_Novo_map_to_COSMIC_{kind}.csv", index=False, lineterminator="\n")
+    _decomposition_csv(result.decomposition_table(), cosmic / f"De_Novo_map_to_COSMIC_{kind}.csv")
     _signatures_file(result.cosmic_signatures, cosmic / "Signatures" / f"COSMIC_{kind}_Signatures.txt")
     _activities_file(result.cosmic_exposures, cosmic / "Activities" / f"COSMIC_{kind}_Activities.txt")
+
+
+def _decomposition_csv(table: pd.DataFrame, path: Path) -> None:
+    """SigProfilerExtractor separates this file's fields with ``", "``; so does sigfactor."""
+    lines = [", ".join(table.columns)]
+    lines += [", ".join(str(v) for v in row) for row in table.itertuples(index=False)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _write_plots(result, folder: Path) -> list[str]:
