@@ -32,6 +32,8 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     p.add_argument("--reference", default=None, metavar="NAME|FILE",
                    help="reference signatures (default: COSMIC v3.4 GRCh37 of the catalogue's kind)")
     p.add_argument("--max-iter", type=int, default=None, metavar="N", help="iterations cap per restart")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for the fits (default: 1 for small catalogues, else PyTorch's)")
     p.add_argument("--no-plots", action="store_true", help="skip plots/")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -91,6 +93,8 @@ def _extract_kwargs(args) -> dict:
                   seed=args.seed, device=args.device, reference=args.reference, progress=not args.quiet)
     if args.max_iter is not None:
         kwargs["max_iter"] = args.max_iter
+    if args.threads is not None:
+        kwargs["threads"] = args.threads
     return kwargs
 
 

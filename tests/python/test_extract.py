@@ -91,6 +91,19 @@ def test_other_models_run_through_the_workflow(model, loss):
     np.testing.assert_allclose(r.signatures.sum(axis=0), 1.0)
 
 
+def test_threads_are_recorded_and_restored():
+    import torch
+
+    before = torch.get_num_threads()
+    r = extract(datasets.breast21(), ranks=[2], seed=0, **FAST)
+    assert r.settings["threads"] == 1                      # small batch: one thread
+    assert extract(datasets.breast21(), ranks=[2], threads=2, n_restarts=2, max_iter=20,
+                   progress=False).settings["threads"] == 2
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads=0"):
+        extract(datasets.breast21(), ranks=[2], threads=0, **FAST)
+
+
 def test_convex_with_kl_is_refused_by_name():
     with pytest.raises(ValueError, match="loss='kl' is not available for model='convex'"):
         extract(datasets.breast21(), ranks=[2], model="convex", n_restarts=2, max_iter=10, progress=False)
