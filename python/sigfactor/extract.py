@@ -10,6 +10,25 @@
    (:func:`sample_statistics`);
 5. rank selection (:mod:`sigfactor.selection`);
 6. COSMIC matching and decomposition (:mod:`sigfactor.matching`, :mod:`sigfactor.decompose`).
+
+Choices, and where they differ from SigProfilerExtractor 1.4:
+
+- Stopping: each restart stops when its loss changed by less than 1e-6 (relative) over 10
+  iterations, or at 10,000 iterations (:data:`DEFAULTS`). SigProfilerExtractor runs at least
+  10,000 and up to 1,000,000 iterations with a far smaller tolerance; on the 21 breast genomes
+  the extra iterations change the consensus signatures little (cosine > 0.99 between runs), but
+  they are where most of its time goes. Restarts that hit the cap are counted in
+  ``stats["converged_fraction"]``.
+- Initial values: uniform random, one generator per restart, seeded from ``seed`` and the rank
+  (:func:`rank_seed`); the resampled catalogues come from one generator seeded from ``seed``
+  (:func:`resample_seed`) and serve every rank, as SigProfilerExtractor reuses its replicate
+  seeds across ranks.
+- Exposures: refitted to the real counts with the consensus signatures (NNLS, or KL with
+  ``refit_loss="kl"``); this is the mapping back from normalised counts.
+- Rank selection: :mod:`sigfactor.selection` (SigProfilerExtractor's thresholds and Wilcoxon
+  rule; on the 21 breast genomes it chose 3 on ten seeds with 100 restarts, the decisive
+  p-value of rank 3 against 4 lying between 0.051 and 0.064, which the result flags as a close
+  call).
 """
 from __future__ import annotations
 
