@@ -86,3 +86,10 @@ def test_parser_lists_the_subcommands():
     text = build_parser().format_help()
     for command in ("extract", "example", "refit", "convert"):
         assert command in text
+
+
+def test_compare_is_wired_in_when_evaluate_exists(tmp_path, capsys):
+    pytest.importorskip("sigfactor.evaluate")
+    assert "compare" in build_parser().format_help()
+    assert main(["compare", str(tmp_path / "missing.txt"), "--rank", "2", "--out", str(tmp_path / "c")]) == 2
+    assert "missing.txt" in capsys.readouterr().err
