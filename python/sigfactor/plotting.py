@@ -43,7 +43,8 @@ def plot_signature(signature: pd.Series, *, title: str | None = None, ax=None):
     total = values.sum()
     values = 100 * values / total if total > 0 else values
     sbs = len(values) == 96 and all(isinstance(s, str) and len(s) == 7 and s[1] == "[" for s in values.index)
-    if ax is None:
+    own_figure = ax is None
+    if own_figure:
         fig, ax = plt.subplots(figsize=(14, 3.2))
     else:
         fig = ax.figure
@@ -71,7 +72,9 @@ def plot_signature(signature: pd.Series, *, title: str | None = None, ax=None):
     ax.spines[["top", "right"]].set_visible(False)
     name = title if title is not None else str(signature.name)
     ax.text(0.005, 0.86, name, transform=ax.transAxes, fontsize=12, fontweight="bold", va="top")
-    fig.tight_layout()
+    if own_figure:
+        # Fixed margins: tight_layout would draw the 96 tick labels once more just to measure them.
+        fig.subplots_adjust(left=0.06, right=0.995, bottom=0.17, top=0.9)
     return fig
 
 
