@@ -34,7 +34,6 @@ Choices, and where they differ from SigProfilerExtractor 1.4:
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import time
@@ -51,6 +50,7 @@ from .consensus import consensus
 from .decompose import decompose, describe
 from .matching import match_signatures
 from .models import MODELS, fit, signature_names
+from .models._driver import thread_count, torch_threads
 from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
 from .refit import nnls, refit_kl
 from .selection import select_rank
@@ -63,8 +63,6 @@ DEFAULTS = {"max_iter": 10000, "tol": 1e-6, "check_every": 10}
 iterations apart below 1e-6, or 10,000 iterations (KL multiplicative updates on the 21 breast
 genomes converge in about 150-8,000 iterations by this rule, depending on the rank)."""
 
-SMALL_BATCH = 2_000_000
-"""Batches (restarts x channels x samples) below this size are fitted with one CPU thread."""
 
 REFERENCES = {
     "COSMIC_v3.4_SBS96_GRCh37": dict(kind="SBS96", build="GRCh37"),
@@ -338,23 +336,10 @@ def _versions() -> dict:
 
 
 def _threads(threads, V: torch.Tensor) -> int:
-    """CPU threads for the fits: ``threads`` if given, else 1 for small batches (see extract)."""
+    """CPU threads for the fits: ``threads`` if given, else the engine's rule (see extract)."""
     if threads is not None:
         return check_int("threads", threads, low=1)
-    if V.device.type != "cpu":
-        return torch.get_num_threads()
-    return 1 if V.numel() < SMALL_BATCH else torch.get_num_threads()
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    """Run a block with ``n`` PyTorch CPU threads, restoring the previous number after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    return thread_count(V, V.shape[0])
 
 
 def _progress_bar(enabled: bool, total: int):
@@ -482,7 +467,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         Working precision of the fits (consensus, refits and statistics use float64).
     threads : int, optional
         CPU threads for the fits (restored afterwards). By default one thread when the batch
-        of resampled catalogues is small (under :data:`SMALL_BATCH` entries, e.g. 100 x 96 x 21
+        of resampled catalogues is small (under :data:`sigfactor.models._driver.SMALL_BATCH` entries, e.g. 100 x 96 x 21
         for the 21 breast genomes), else PyTorch's setting: on such small matrices extra
         threads gain nothing on an idle machine and, when other processes share the cores,
         make each iteration many times slower (measured: ranks 1-5 x 10 restarts of the 21
@@ -545,7 +530,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     # 2-4. restarts, consensus, refit, per rank
     engine = {"max_iter": max_iter, "tol": tol, "check_every": check_every}
     n_threads = _threads(threads, V)
-    with _torch_threads(n_threads):
+    with torch_threads(n_threads):
         solutions = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, model=model, loss=loss,
                                n_restarts=n_restarts, refit_loss=refit_loss, engine=engine, progress=progress)
 

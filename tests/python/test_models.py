@@ -266,3 +266,15 @@ def test_bad_arguments_are_rejected(breast21_counts, kwargs, error, message):
 def test_wrong_dimensions_are_rejected():
     with pytest.raises(ValueError, match=r"X has shape \(5,\); expected a 2-D matrix of samples x channels"):
         sigfactor.factorize(np.ones(5), 1)
+
+
+def test_small_fits_run_on_one_thread_and_restore_the_setting(breast21_counts):
+    before = torch.get_num_threads()
+    res = sigfactor.factorize(breast21_counts, 2, n_restarts=2, max_iter=10)
+    assert res.settings["threads"] == 1
+    assert torch.get_num_threads() == before
+    res = sigfactor.factorize(breast21_counts, 2, n_restarts=2, max_iter=10, threads=2)
+    assert res.settings["threads"] == 2
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match=r"threads=0 is out of range"):
+        sigfactor.factorize(breast21_counts, 2, threads=0)

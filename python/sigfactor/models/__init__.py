@@ -19,7 +19,7 @@ import torch
 from .._validation import (
     check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
 )
-from ._driver import ConvergenceWarning, generators, restart_seeds
+from ._driver import ConvergenceWarning, generators, restart_seeds, thread_count, torch_threads
 from .aenmf import CONSTRAINTS, activation, fit_aenmf
 from .convex import fit_convex
 from .nmf import INITS, fit_nmf
@@ -165,7 +165,7 @@ def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, 
 def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobenius",
         constraint: str | None = None, n_restarts: int = 10, max_iter: int = 10000,
         tol: float = 1e-6, init: str = "random", seed=0, lr: float | None = None,
-        check_every: int = 10, progress=None) -> Factorization:
+        check_every: int = 10, progress=None, threads: int | None = None) -> Factorization:
     """Fit one model on a tensor catalogue, restarts batched.
 
     Parameters
@@ -178,6 +178,9 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
         As in :func:`factorize`.
     progress : callable, optional
         Called with the number of iterations done at each check.
+    threads : int, optional
+        CPU threads for the fit (restored afterwards); by default one for small batches
+        (see :func:`sigfactor.models._driver.thread_count`), else PyTorch's setting.
 
     Returns
     -------
@@ -193,6 +196,18 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
             f"with B = 1 or n_restarts = {n_restarts}."
         )
     rank = check_int("rank", rank, low=1, high=min(V.shape[-2:]))
+    restart_seeds(seed, n_restarts)  # validate before choosing threads
+    if threads is not None:
+        check_int("threads", threads, low=1)
+    n_threads = thread_count(V, n_restarts, threads)
+    with torch_threads(n_threads):
+        return _fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
+                    max_iter=max_iter, tol=tol, init=init, seed=seed, lr=lr, check_every=check_every,
+                    progress=progress, n_threads=n_threads)
+
+
+def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, seed, lr, check_every,
+         progress, n_threads) -> Factorization:
     seeds = restart_seeds(seed, n_restarts)
     gens = generators(seeds)
     common = dict(max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
@@ -219,6 +234,7 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
         "model": model, "loss": loss, "constraint": constraint, "init": init, "rank": rank,
         "n_restarts": n_restarts, "max_iter": max_iter, "tol": tol, "check_every": check_every,
         "lr": lr, "device": str(V.device), "dtype": str(V.dtype).replace("torch.", ""),
+        "threads": n_threads if V.device.type == "cpu" else None,
         "seed": seed if isinstance(seed, (int, np.integer)) else None,
         "restart_seeds": [int(s) for s in seeds], "seconds": seconds,
         "versions": _versions(),
@@ -258,7 +274,8 @@ def _as_matrix(X, name: str = "X"):
 def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
               constraint: str | None = None, n_restarts: int = 10, max_iter: int = 10000,
               tol: float = 1e-6, init: str = "random", seed=0, device="auto", dtype="float32",
-              lr: float | None = None, check_every: int = 10, progress: bool = False) -> Factorization:
+              lr: float | None = None, check_every: int = 10, progress: bool = False,
+              threads: int | None = None) -> Factorization:
     """Factorize a mutational catalogue with NMF, convex NMF or AE-NMF, restarts batched.
 
     Parameters
@@ -293,6 +310,8 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
         Adam learning rate for AE-NMF (default 1e-3; the paper used 1e-4).
     progress : bool
         Show a progress bar over iterations.
+    threads : int, optional
+        CPU threads (default: one for small batches, else PyTorch's setting); restored after.
 
     Returns
     -------
@@ -311,7 +330,8 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
     try:
         result = fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
                      max_iter=max_iter, tol=tol, init=init, seed=seed, lr=lr,
-                     check_every=check_every, progress=None if bar is None else bar.update)
+                     check_every=check_every, progress=None if bar is None else bar.update,
+                     threads=threads)
     finally:
         if bar is not None:
             bar.close()
