@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from itertools import combinations
@@ -36,6 +34,7 @@ import torch
 from ._validation import (
     check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
 )
+from .io.folder import atomic_folder, check_out_dir
 from .kmedoids import pam
 from .matching import cosine_matrix, hungarian, match_signatures, mean_matched_cosine
 
@@ -129,9 +128,9 @@ class Comparison:
         """The tables of ``summary.md`` (Markdown)."""
         return _summary_markdown(self)
 
-    def write(self, out, *, plots: bool = True) -> Path:
+    def write(self, out, *, plots: bool = True, force: bool = False) -> Path:
         """Write the result folder (see :func:`write_comparison`)."""
-        return write_comparison(self, out, plots=plots)
+        return write_comparison(self, out, plots=plots, force=force)
 
 
 # ---- argument checks -------------------------------------------------------------------------
@@ -711,18 +710,6 @@ def _plots(result: Comparison, folder: Path) -> list[str]:
 
 # ---- output folder ---------------------------------------------------------------------------
 
-def _check_out(out) -> Path:
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"out is a {type(out).__name__}; expected a folder path.")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"out='{out}' already exists and is not an empty folder; expected a new "
-                              "folder (results are never written over earlier ones).")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"out='{out}': its parent folder '{out.parent}' does not exist.")
-    return out
-
-
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -737,7 +724,7 @@ def _jsonable(value):
     return value
 
 
-def write_comparison(result: Comparison, out, *, plots: bool = True) -> Path:
+def write_comparison(result: Comparison, out, *, plots: bool = True, force: bool = False) -> Path:
     """Write a comparison as a folder, atomically (a temporary folder renamed at the end).
 
     Files: ``runs.csv``, ``consistency.csv``, ``pairwise_consistency.csv``,
@@ -750,16 +737,17 @@ def write_comparison(result: Comparison, out, *, plots: bool = True) -> Path:
     ----------
     result : Comparison
     out : str or path
-        A folder that does not exist yet (or is empty); its parent must exist.
+        A folder that does not exist yet (or, with ``force``, one to replace once the new one is
+        complete); its parent must exist.
+    force : bool
+        Replace an existing folder.
 
     Returns
     -------
     pathlib.Path
         ``out``.
     """
-    out = _check_out(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_folder(out, force=force) as tmp:
         result.runs.to_csv(tmp / "runs.csv", index=False)
         result.consistency.to_csv(tmp / "consistency.csv", index=False)
         result.pairwise.to_csv(tmp / "pairwise_consistency.csv", index=False)
@@ -774,13 +762,7 @@ def write_comparison(result: Comparison, out, *, plots: bool = True) -> Path:
             _plots(result, tmp)
         info = dict(result.settings, files=sorted([p.name for p in tmp.iterdir()] + ["run.json"]))
         (tmp / "run.json").write_text(json.dumps(_jsonable(info), indent=2) + "\n")
-        if out.exists():
-            out.rmdir()
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
 
 
 # ---- command line ----------------------------------------------------------------------------
@@ -811,6 +793,7 @@ def add_compare_command(subparsers):
                    help="override every model's iteration cap")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=run_compare)
     return p
 
@@ -818,13 +801,13 @@ def add_compare_command(subparsers):
 def run_compare(args) -> int:
     """Handler of ``sigfactor compare``: 0 on success; one line on stderr and 2 on bad input."""
     try:
-        out = _check_out(args.out)
+        out = check_out_dir(args.out, args.force)
         result = compare_models(
             args.input, args.rank, models=args.models, n_splits=args.splits,
             train_fraction=args.train_fraction, seed=args.seed, reference=args.reference,
             settings=args.settings, progress=not args.quiet, max_iter=args.max_iter,
             device=args.device)
-        write_comparison(result, out)
+        write_comparison(result, out, force=args.force)
     except (ValueError, TypeError, OSError, KeyError) as err:
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"sigfactor compare: error: {message}", file=sys.stderr)

@@ -22,7 +22,6 @@ def _exact_on_support(G: torch.Tensor, B: torch.Tensor, H: torch.Tensor) -> torc
     Columns are independent problems: ``(G_PP) h_P = B_P`` with ``h`` zero off ``P``. Returns
     the solution for every column (callers keep it only where it is feasible and optimal).
     """
-    k = G.shape[-1]
     P = (H > 0).to(G.dtype).transpose(-1, -2).unsqueeze(-1)            # (..., n, k, 1)
     Gb = G.unsqueeze(-3)                                                  # (..., 1, k, k)
     M = Gb * P * P.transpose(-1, -2) + torch.diag_embed(1.0 - P.squeeze(-1))
