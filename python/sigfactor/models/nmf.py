@@ -82,6 +82,23 @@ def frobenius_step(V: torch.Tensor, s: State) -> State:
     return {"W": W, "H": H}
 
 
+def frobenius_objective(V: torch.Tensor, s: State) -> torch.Tensor:
+    """Per-entry squared error without forming ``W H``, in float64.
+
+    ``||V - W H||^2 = ||V||^2 - 2 <W^T V, H> + <W^T W, H H^T>``: k x n and k x k products
+    instead of a channels x samples matrix per restart. The terms nearly cancel at a good fit,
+    so they are summed in float64 (in float32 the cancellation would hide the loss changes the
+    stopping rule looks for).
+    """
+    V64 = V.double()
+    W, H = s["W"].double(), s["H"].double()
+    Wt = W.transpose(-1, -2)
+    cross = (shared_left(Wt, V64) * H).sum(dim=(-2, -1))
+    quad = ((Wt @ W) * (H @ H.transpose(-1, -2))).sum(dim=(-2, -1))
+    total = V64.pow(2).sum(dim=(-2, -1)) - 2.0 * cross + quad
+    return (total.clamp_min(0) / (V.shape[-1] * V.shape[-2])).to(V.dtype)
+
+
 def kl_step(V: torch.Tensor, s: State) -> State:
     """One multiplicative update of ``H`` then ``W`` for the generalized KL divergence.
 
@@ -105,11 +122,12 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
     (R, k, samples).
     """
     state = initialize(V, rank, gens, init)
-    step = frobenius_step if loss == "frobenius" else kl_step
-    loss_fn = LOSSES[loss]
+    if loss == "frobenius":
+        # The Frobenius update works on k x n and m x k products only: one batch is fastest,
+        # and its objective is taken from the same small products.
+        return iterate(V, state, frobenius_step, frobenius_objective, max_iter=max_iter, tol=tol,
+                       check_every=check_every, progress=progress)
     # The KL update materialises W H for every restart: step restarts in cache-sized chunks.
-    # The Frobenius update works on k x n and m x k products only: one batch is fastest.
-    chunk = cache_chunk(V, len(gens)) if loss == "kl" else None
-    return iterate(V, state, step, lambda V_, s: loss_fn(V_, s["W"] @ s["H"]),
+    return iterate(V, state, kl_step, lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]),
                    max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
-                   chunk_size=chunk)
+                   chunk_size=cache_chunk(V, len(gens)))
