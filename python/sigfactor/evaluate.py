@@ -378,7 +378,7 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
         ``.write(out)`` saves them (see :func:`write_comparison`).
     """
     from .catalogue import as_catalogue
-    from .models import _versions
+    from ._meta import versions
 
     cat = as_catalogue(data, name="data")
     counts = np.asarray(cat.counts, dtype=np.float64)
@@ -505,7 +505,7 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
                          "the batch wall time divided by the number of splits"),
         "heldout": ("NNLS refit of the test samples to the learned signatures, per-entry mean "
                     "squared error; test_error_kl: Poisson (KL) refit, per-entry generalized KL"),
-        "versions": _versions(),
+        "versions": versions(),
     }
     return Comparison(runs=runs, consistency=consistency, pairwise=pairwise,
                       cosmic_per_run=cosmic_per_run, consensus=consensus, agreement=agreement,

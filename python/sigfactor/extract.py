@@ -35,7 +35,6 @@ Choices, and where they differ from SigProfilerExtractor 1.4:
 from __future__ import annotations
 
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 
@@ -44,6 +43,7 @@ import pandas as pd
 import torch
 
 from . import channels as ch
+from ._meta import versions
 from ._validation import check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype
 from .catalogue import Catalogue, _is_anndata, as_catalogue
 from .consensus import consensus
@@ -327,14 +327,6 @@ def cosmic_solution(signatures: pd.DataFrame, decompositions: dict, reference: p
 
 # ---- orchestration -----------------------------------------------------------------------------
 
-def _versions() -> dict:
-    import scipy
-
-    from . import __version__
-    return {"sigfactor": str(__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
-            "pandas": str(pd.__version__), "scipy": str(scipy.__version__), "python": platform.python_version()}
-
-
 def _threads(threads, V: torch.Tensor) -> int:
     """CPU threads for the fits: ``threads`` if given, else the engine's rule (see extract)."""
     if threads is not None:
@@ -559,7 +551,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         "normalization_cutoff": cutoff,
         "seeds": {"seed": seed, "resample_seed": r_seed,
                   "rank_seeds": {str(k): s.fit_seed for k, s in solutions.items()}},
-        "versions": _versions(),
+        "versions": versions(),
         "timings": {"total_s": time.perf_counter() - started,
                     "per_rank_s": {str(k): s.seconds for k, s in solutions.items()}},
         "source": cat.source, "kind": cat.kind, "n_samples": cat.n_samples,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._meta import versions
 from .._validation import (
     check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
 )
@@ -196,19 +197,18 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
             f"with B = 1 or n_restarts = {n_restarts}."
         )
     rank = check_int("rank", rank, low=1, high=min(V.shape[-2:]))
-    restart_seeds(seed, n_restarts)  # validate before choosing threads
+    seeds = restart_seeds(seed, n_restarts)
     if threads is not None:
         check_int("threads", threads, low=1)
     n_threads = thread_count(V, n_restarts, threads)
     with torch_threads(n_threads):
         return _fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
-                    max_iter=max_iter, tol=tol, init=init, seed=seed, lr=lr, check_every=check_every,
-                    progress=progress, n_threads=n_threads)
+                    max_iter=max_iter, tol=tol, init=init, seed=seed, seeds=seeds, lr=lr,
+                    check_every=check_every, progress=progress, n_threads=n_threads)
 
 
-def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, seed, lr, check_every,
-         progress, n_threads) -> Factorization:
-    seeds = restart_seeds(seed, n_restarts)
+def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, seed, seeds, lr,
+         check_every, progress, n_threads) -> Factorization:
     gens = generators(seeds)
     common = dict(max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
     started = time.perf_counter()
@@ -237,18 +237,13 @@ def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, s
         "threads": n_threads if V.device.type == "cpu" else None,
         "seed": seed if isinstance(seed, (int, np.integer)) else None,
         "restart_seeds": [int(s) for s in seeds], "seconds": seconds,
-        "versions": _versions(),
+        "versions": versions(),
     }
     return Factorization(
         signatures=sig / safe, exposures=exp * safe, loss=run.loss, n_iter=run.n_iter,
         converged=run.converged, loss_trace=run.trace, trace_iter=run.trace_iter, seeds=seeds,
         factors=factors, settings=settings,
     )
-
-
-def _versions() -> dict:
-    from .. import __version__
-    return {"sigfactor": __version__, "torch": torch.__version__, "numpy": np.__version__}
 
 
 def _as_matrix(X, name: str = "X"):
