@@ -104,10 +104,8 @@ def frobenius(V: torch.Tensor, V_hat: torch.Tensor) -> torch.Tensor:
 
 def kl(V: torch.Tensor, V_hat: torch.Tensor) -> torch.Tensor:
     """Per-entry generalized Kullback-Leibler divergence (Poisson deviance / 2)."""
-    eps = tiny(V_hat.dtype)
-    V_hat = V_hat.clamp_min(eps)
-    ratio_term = torch.where(V > 0, V * torch.log(V.clamp_min(eps) / V_hat), torch.zeros_like(V_hat))
-    return (ratio_term - V + V_hat).mean(dim=(-2, -1))
+    V_hat = V_hat.clamp_min(tiny(V_hat.dtype))
+    return (torch.xlogy(V, V / V_hat) - V + V_hat).mean(dim=(-2, -1))
 
 
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -174,9 +172,12 @@ def torch_threads(n: int):
         torch.set_num_threads(previous)
 
 
-def _advance(V, state, step, objective, n_steps):
-    for _ in range(n_steps):
-        state = step(V, state)
+def _advance(V, state, step, objective, n_steps, advance=None):
+    if advance is not None:
+        state = advance(V, state, n_steps)
+    else:
+        for _ in range(n_steps):
+            state = step(V, state)
     return state, objective(V, state)
 
 
@@ -197,6 +198,7 @@ def iterate(
     check_every: int,
     progress=None,
     chunk_size: int | None = None,
+    advance: Callable[[torch.Tensor, State, int], State] | None = None,
 ) -> RunResult:
     """Run ``step`` on every restart until its relative loss change is below ``tol``.
 
@@ -211,6 +213,9 @@ def iterate(
     materialise a full channels x samples matrix per restart are limited by memory bandwidth
     on a CPU; running a few restarts at a time for ``check_every`` iterations keeps their data
     in cache (see :func:`cache_chunk`).
+
+    ``advance(V, state, n_steps)``, when given, runs ``n_steps`` iterations at once in place of
+    ``n_steps`` calls of ``step`` (a compiled kernel; ``step`` is then unused).
     """
     n_restarts = next(iter(state.values())).shape[0]
     device = V.device
@@ -226,13 +231,13 @@ def iterate(
         n_steps = min(check_every, max_iter - done_iter)
         size = active.numel() if chunk_size is None else chunk_size
         if size >= n_restarts and active.numel() == n_restarts:
-            state, cur = _advance(V, state, step, objective, n_steps)
+            state, cur = _advance(V, state, step, objective, n_steps, advance)
         else:
             parts = []
             for start in range(0, active.numel(), size):
                 idx = active[start:start + size]
                 sub = {k: v.index_select(0, idx) for k, v in state.items()}
-                sub, part = _advance(_take(V, idx, n_restarts), sub, step, objective, n_steps)
+                sub, part = _advance(_take(V, idx, n_restarts), sub, step, objective, n_steps, advance)
                 for key, value in sub.items():
                     state[key] = state[key].index_copy(0, idx, value)
                 parts.append(part)

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ._driver import (
@@ -127,7 +128,47 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
         # and its objective is taken from the same small products.
         return iterate(V, state, frobenius_step, frobenius_objective, max_iter=max_iter, tol=tol,
                        check_every=check_every, progress=progress)
-    # The KL update materialises W H for every restart: step restarts in cache-sized chunks.
+    if V.device.type == "cpu":
+        return _fit_kl_cpu(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
+    # On a GPU the KL update materialises W H for every restart, all restarts at once.
     return iterate(V, state, kl_step, lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]),
                    max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
                    chunk_size=cache_chunk(V, len(gens)))
+
+
+def _fit_kl_cpu(V, state, *, max_iter, tol, check_every, progress) -> RunResult:
+    """KL NMF on the CPU with the fused kernels of :mod:`._kl_cpu`.
+
+    The kernels read the catalogue in both orders and update ``Wt = W^T`` and ``H``; the loop
+    carries both orders of each catalogue flattened side by side, ``(B, 2, channels * samples)``,
+    so selecting restarts selects both. The objective is the per-entry KL of other devices.
+    The kernels' threads are PyTorch's thread count for this fit (``fit``'s ``threads``).
+    """
+    from ._kl_cpu import kl_losses, kl_steps
+
+    eps = tiny(V.dtype)
+    threads = torch.get_num_threads()
+    B, m, n = V.shape
+    both = torch.stack([V.reshape(B, m * n), V.transpose(-1, -2).reshape(B, m * n)], dim=1)
+
+    def arrays(both_, s):
+        Wt, H = s["Wt"].contiguous(), s["H"].contiguous()
+        R, b = Wt.shape[0], both_.shape[0]
+        cat = np.zeros(R, dtype=np.int64) if b == 1 else np.arange(R, dtype=np.int64)
+        flat = both_.numpy()
+        return flat[:, 0].reshape(b, m, n), flat[:, 1].reshape(b, n, m), cat, Wt, H
+
+    def advance(both_, s, n_steps):
+        X, Xt, cat, Wt, H = arrays(both_, s)
+        kl_steps(X, Xt, cat, Wt.numpy(), H.numpy(), n_steps, eps, threads)
+        return {"Wt": Wt, "H": H}
+
+    def objective(both_, s):
+        X, Xt, cat, Wt, H = arrays(both_, s)
+        return torch.from_numpy(kl_losses(X, Xt, cat, Wt.numpy(), H.numpy(), eps, threads)).to(V.dtype)
+
+    start = {"Wt": state["W"].transpose(-1, -2).contiguous(), "H": state["H"].contiguous()}
+    run = iterate(both, start, kl_step, objective, max_iter=max_iter, tol=tol, check_every=check_every,
+                  progress=progress, advance=advance)
+    run.state = {"W": run.state["Wt"].transpose(-1, -2).contiguous(), "H": run.state["H"]}
+    return run

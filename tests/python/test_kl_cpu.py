@@ -1,0 +1,104 @@
+"""The fused CPU kernels for KL NMF against the PyTorch update they replace on the CPU."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+import torch
+
+import sigfactor
+from sigfactor.models import nmf
+from sigfactor.models._driver import LOSSES, generators, restart_seeds, tiny
+from sigfactor.models._kl_cpu import _fast_log, kl_losses, kl_steps
+
+TOL = {"float32": 2e-5, "float64": 1e-11}
+
+
+def kernel_inputs(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor):
+    """The kernels' layouts from the solver's ``V`` (B, m, n), ``W`` (R, m, k), ``H`` (R, k, n),
+    as copies (the kernels update in place)."""
+    R = W.shape[0]
+    cat = np.zeros(R, dtype=np.int64) if V.shape[0] == 1 else np.arange(R, dtype=np.int64)
+    return (V.numpy().copy(), V.transpose(-1, -2).numpy().copy(), cat,
+            W.transpose(-1, -2).numpy().copy(), H.numpy().copy())
+
+
+def start(V: torch.Tensor, rank: int, n_restarts: int, seed: int = 0):
+    return nmf.initialize(V, rank, generators(restart_seeds(seed, n_restarts)), "random")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rank", [1, 3, 4, 5, 9])
+@pytest.mark.parametrize("per_restart", [False, True])
+def test_kernel_matches_the_torch_update(breast21_counts, dtype, rank, per_restart):
+    dt = getattr(torch, dtype)
+    V = torch.as_tensor(breast21_counts.T, dtype=dt).unsqueeze(0)
+    if per_restart:  # one catalogue per restart, as for resampled data
+        V = torch.cat([V, V.flip(-1) * 2, V + 1])
+    s = start(V, rank, 3)
+    X, Xt, cat, Wt, H = kernel_inputs(V, s["W"], s["H"])
+    kl_steps(X, Xt, cat, Wt, H, 25, tiny(dt), threads=2)
+    for _ in range(25):
+        s = nmf.kl_step(V, s)
+    W_ref, H_ref = s["W"].numpy(), s["H"].numpy()
+    assert np.abs(Wt.transpose(0, 2, 1) - W_ref).max() <= TOL[dtype] * np.abs(W_ref).max()
+    assert np.abs(H - H_ref).max() <= TOL[dtype] * np.abs(H_ref).max()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kernel_loss_matches_the_per_entry_kl(breast21_counts, dtype):
+    dt = getattr(torch, dtype)
+    V = torch.as_tensor(breast21_counts.T, dtype=dt).unsqueeze(0)
+    V[0, :5, 0] = 0  # zero counts take the V = 0 branch
+    s = start(V, 4, 6, seed=3)
+    X, Xt, cat, Wt, H = kernel_inputs(V, s["W"], s["H"])
+    got = kl_losses(X, Xt, cat, Wt, H, tiny(dt), threads=2)
+    want = LOSSES["kl"](V.double(), (s["W"] @ s["H"]).double()).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == "float32" else 1e-12)
+
+
+def test_results_do_not_depend_on_the_number_of_threads(breast21_counts):
+    V = torch.as_tensor(breast21_counts.T, dtype=torch.float32).unsqueeze(0)
+    s = start(V, 3, 7)
+    runs = []
+    for threads in (1, 2, 3):
+        X, Xt, cat, Wt, H = kernel_inputs(V, s["W"], s["H"])
+        kl_steps(X, Xt, cat, Wt, H, 40, tiny(torch.float32), threads=threads)
+        runs.append((Wt, H, kl_losses(X, Xt, cat, Wt, H, tiny(torch.float32), threads=threads)))
+    for Wt, H, loss in runs[1:]:
+        assert np.array_equal(Wt, runs[0][0]) and np.array_equal(H, runs[0][1])
+        assert np.array_equal(loss, runs[0][2])
+
+
+def test_kl_restart_in_a_float32_batch_is_bitwise_a_lone_run(breast21_counts):
+    """On the CPU each KL restart runs on its own in the kernel: batching changes nothing."""
+    kw = dict(loss="kl", max_iter=300, tol=1e-6, device="cpu", threads=2)
+    batch = sigfactor.factorize(breast21_counts, 3, n_restarts=5, seed=8, **kw)
+    lone = sigfactor.factorize(breast21_counts, 3, n_restarts=1, seed=[int(batch.seeds[3])], **kw)
+    assert torch.equal(lone.signatures[0], batch.signatures[3])
+    assert torch.equal(lone.exposures[0], batch.exposures[3])
+    assert int(lone.n_iter[0]) == int(batch.n_iter[3])
+
+
+@numba.njit
+def _logs(x):
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = _fast_log(x[i])
+    return out
+
+
+@pytest.mark.parametrize("dtype,rel,near_one", [(np.float32, 2e-7, 2e-9), (np.float64, 4e-16, 4e-16)])
+def test_fast_log_is_accurate(dtype, rel, near_one):
+    rng = np.random.default_rng(0)
+    wide = np.exp(rng.uniform(-30, 30, 20000)).astype(dtype)
+    close = (1 + rng.uniform(-1e-3, 1e-3, 2000)).astype(dtype)
+    for x, bound, relative in ((wide, rel, True), (close, near_one, False)):
+        got = _logs(x).astype(np.float64)
+        want = np.log(x.astype(np.float64))
+        err = np.abs(got - want)
+        if relative:
+            big = np.abs(want) > 0.5
+            assert (err[big] / np.abs(want[big])).max() <= bound
+        else:
+            assert err.max() <= bound
