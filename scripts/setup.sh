@@ -36,4 +36,7 @@ if ! .venv/bin/python -c "import sigfactor, torch, pytest, sklearn" >/dev/null 2
   .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
   echo "$EXTRAS" > .venv/.sigfactor-installed
 fi
+# Compile the CPU kernels once (numba caches them beside the sources), so the first
+# extraction does not spend ~10 s compiling.
+.venv/bin/python -c "from sigfactor.models._kl_cpu import warm_up; warm_up()"
 echo "setup: ready ($(.venv/bin/python -c 'import sigfactor, torch; print("sigfactor", sigfactor.__version__, "torch", torch.__version__)'))"

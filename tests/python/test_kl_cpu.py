@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import sigfactor
-from sigfactor.models import nmf
+from sigfactor.models import ConvergenceWarning, nmf
 from sigfactor.models._driver import LOSSES, generators, restart_seeds, tiny
 from sigfactor.models._kl_cpu import _fast_log, kl_losses, kl_steps
 
@@ -102,3 +102,24 @@ def test_fast_log_is_accurate(dtype, rel, near_one):
             assert (err[big] / np.abs(want[big])).max() <= bound
         else:
             assert err.max() <= bound
+
+
+def test_kernel_loop_keeps_the_driver_bookkeeping(breast21_counts):
+    """The in-kernel convergence loop stops, counts and traces exactly as the driver's loop
+    around the PyTorch update does (float64, so both take the same decisions)."""
+    from sigfactor.models._driver import iterate
+
+    V = torch.as_tensor(breast21_counts.T, dtype=torch.float64).unsqueeze(0)
+    kw = dict(max_iter=700, tol=1e-5, check_every=10)
+    s = start(V, 3, 5, seed=4)
+    with pytest.warns(ConvergenceWarning, match=r"1 of 5 restart\(s\) did not converge"):
+        ref = iterate(V, dict(s), nmf.kl_step, lambda V_, st: LOSSES["kl"](V_, st["W"] @ st["H"]), **kw)
+    steps = []
+    with pytest.warns(ConvergenceWarning, match=r"1 of 5 restart\(s\) did not converge"):
+        got = nmf._fit_kl_cpu(V, dict(s), progress=steps.append, **kw)
+    assert torch.equal(got.n_iter, ref.n_iter) and torch.equal(got.converged, ref.converged)
+    assert 0 < int(got.converged.sum()) < 5  # some restarts stop early, some run to max_iter
+    assert torch.equal(got.trace_iter, ref.trace_iter)
+    torch.testing.assert_close(got.trace, ref.trace, rtol=1e-9, atol=0, equal_nan=True)
+    torch.testing.assert_close(got.state["W"], ref.state["W"], rtol=1e-8, atol=1e-10)
+    assert sum(steps) == int(ref.n_iter.max())

@@ -1,8 +1,9 @@
 """SigProfilerExtractor's rank rule: stability thresholds, then a Wilcoxon walk down."""
 import numpy as np
+import pytest
 import pandas as pd
 
-from sigfactor.selection import select_rank, stable_ranks
+from sigfactor.selection import ranksums, select_rank, stable_ranks
 
 
 def _errors(medians, n=30, seed=0):
@@ -72,3 +73,14 @@ def test_close_call_is_reported():
     assert "Close call" in sel.reason
     far = select_rank(avg, mn, {4: base, 3: base + 0.1})
     assert "Close call" not in far.reason
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ranksums_matches_scipy(seed):
+    """The written-out rank-sum test equals SciPy's, ties (rounded errors) included."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.gamma(2.0, 1.0, size=rng.integers(5, 40)), 1)
+    y = np.round(rng.gamma(2.0 + seed / 4, 1.0, size=rng.integers(5, 40)), 1)
+    assert ranksums(x, y) == pytest.approx(stats.ranksums(x, y).pvalue, rel=1e-12, abs=1e-300)

@@ -131,8 +131,9 @@ def cache_chunk(V: torch.Tensor, n_restarts: int) -> int | None:
 
     On a GPU every restart runs together (None). On a CPU a chunk holds about 1 MiB per
     channels x samples matrix: five restarts of a 96 x 523 catalogue in float32, all of a
-    small one. Measured on GEL Ovary (one thread, 32 restarts): KL NMF 121 us per restart and
-    iteration in chunks of 4, 176 in chunks of 1, 199 unchunked; AE-NMF 166, 463 and 182.
+    small one. Measured on GEL Ovary (one thread, 32 restarts), AE-NMF: 166 us per restart
+    and iteration in chunks of 4, 463 in chunks of 1, 182 unchunked (KL NMF, which gained
+    the same way, now runs in the fused kernels of :mod:`._kl_cpu` on the CPU).
     """
     if V.device.type != "cpu":
         return None
@@ -172,12 +173,20 @@ def torch_threads(n: int):
         torch.set_num_threads(previous)
 
 
-def _advance(V, state, step, objective, n_steps, advance=None):
-    if advance is not None:
-        state = advance(V, state, n_steps)
-    else:
-        for _ in range(n_steps):
-            state = step(V, state)
+def warn_not_converged(not_converged: int, n_restarts: int, max_iter: int, tol: float) -> None:
+    """One :class:`ConvergenceWarning` with the count of restarts that hit ``max_iter``."""
+    if not_converged:
+        warnings.warn(
+            f"{not_converged} of {n_restarts} restart(s) did not converge within max_iter={max_iter} "
+            f"iterations (tol={tol:g}); increase max_iter or loosen tol.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+def _advance(V, state, step, objective, n_steps):
+    for _ in range(n_steps):
+        state = step(V, state)
     return state, objective(V, state)
 
 
@@ -198,7 +207,6 @@ def iterate(
     check_every: int,
     progress=None,
     chunk_size: int | None = None,
-    advance: Callable[[torch.Tensor, State, int], State] | None = None,
 ) -> RunResult:
     """Run ``step`` on every restart until its relative loss change is below ``tol``.
 
@@ -213,9 +221,6 @@ def iterate(
     materialise a full channels x samples matrix per restart are limited by memory bandwidth
     on a CPU; running a few restarts at a time for ``check_every`` iterations keeps their data
     in cache (see :func:`cache_chunk`).
-
-    ``advance(V, state, n_steps)``, when given, runs ``n_steps`` iterations at once in place of
-    ``n_steps`` calls of ``step`` (a compiled kernel; ``step`` is then unused).
     """
     n_restarts = next(iter(state.values())).shape[0]
     device = V.device
@@ -231,13 +236,13 @@ def iterate(
         n_steps = min(check_every, max_iter - done_iter)
         size = active.numel() if chunk_size is None else chunk_size
         if size >= n_restarts and active.numel() == n_restarts:
-            state, cur = _advance(V, state, step, objective, n_steps, advance)
+            state, cur = _advance(V, state, step, objective, n_steps)
         else:
             parts = []
             for start in range(0, active.numel(), size):
                 idx = active[start:start + size]
                 sub = {k: v.index_select(0, idx) for k, v in state.items()}
-                sub, part = _advance(_take(V, idx, n_restarts), sub, step, objective, n_steps, advance)
+                sub, part = _advance(_take(V, idx, n_restarts), sub, step, objective, n_steps)
                 for key, value in sub.items():
                     state[key] = state[key].index_copy(0, idx, value)
                 parts.append(part)
@@ -257,14 +262,7 @@ def iterate(
         active = active[~finished]
         if progress is not None:
             progress(n_steps)
-    not_converged = int((~converged).sum())
-    if not_converged:
-        warnings.warn(
-            f"{not_converged} of {n_restarts} restart(s) did not converge within max_iter={max_iter} "
-            f"iterations (tol={tol:g}); increase max_iter or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+    warn_not_converged(int((~converged).sum()), n_restarts, max_iter, tol)
     return RunResult(
         state=state,
         loss=loss,

@@ -233,6 +233,42 @@ def _losses(V, Vt, cat, Wt, H, first, last, eps, out):
         out[b] = _restart_loss(Vt[cat[b]], Wt[b], H[b], eps, r)
 
 
+@numba.njit(**_JIT)
+def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter, max_checks,
+          n_iter, n_checks, loss, done, converged, trace):
+    """Restarts ``first .. last - 1`` for up to ``max_checks`` convergence checks each.
+
+    The rule of :func:`sigfactor.models._driver.iterate`: every ``check_every`` iterations
+    (fewer for the last, at ``max_iter``) the loss is taken in the working dtype; a restart
+    whose relative change ``|L_prev - L| / max(L_prev, floor)`` is below ``tol``, or whose loss
+    is not finite, is done. State, counters and the trace (column = check number) are updated
+    in place, so a later call continues where this one stopped.
+    """
+    k, m = Wt.shape[1], Wt.shape[2]
+    n = H.shape[2]
+    r_h, num_h = np.empty(n, dtype=Wt.dtype), np.empty((k, n), dtype=Wt.dtype)
+    r_w, num_w = np.empty(m, dtype=Wt.dtype), np.empty((k, m), dtype=Wt.dtype)
+    scale = np.empty(k, dtype=Wt.dtype)
+    for b in range(first, last):
+        X, Xt, W_, H_ = V[cat[b]], Vt[cat[b]], Wt[b], H[b]
+        checks = 0
+        while checks < max_checks and not done[b]:
+            steps = min(check_every, max_iter - n_iter[b])
+            for _ in range(steps):
+                _update(X, W_, H_, eps, r_h, num_h, scale)
+                _update(Xt, H_, W_, eps, r_w, num_w, scale)
+            n_iter[b] += steps
+            cur = Wt.dtype.type(_restart_loss(Xt, W_, H_, eps, r_w) / (m * n))
+            before = loss[b]
+            rel = abs(before - cur) / (before if before > floor else floor)
+            loss[b] = cur
+            n_checks[b] += 1
+            trace[b, n_checks[b]] = cur
+            converged[b] = rel < tol
+            done[b] = converged[b] or not np.isfinite(cur) or n_iter[b] >= max_iter
+            checks += 1
+
+
 def kl_steps(V: np.ndarray, Vt: np.ndarray, cat: np.ndarray, Wt: np.ndarray, H: np.ndarray,
              n_steps: int, eps: float, threads: int = 1) -> None:
     """Run ``n_steps`` KL multiplicative updates (``H`` then ``W``) on every restart, in place.
@@ -267,6 +303,44 @@ def kl_losses(V: np.ndarray, Vt: np.ndarray, cat: np.ndarray, Wt: np.ndarray, H:
     return out / (Vt.shape[1] * Vt.shape[2])
 
 
+class Runs:
+    """Per-restart counters of :func:`kl_run`, continued across calls (arrays of length R)."""
+
+    def __init__(self, loss0: np.ndarray, max_iter: int, check_every: int):
+        R = loss0.shape[0]
+        self.n_iter = np.zeros(R, dtype=np.int64)
+        self.n_checks = np.zeros(R, dtype=np.int64)
+        self.loss = loss0.copy()
+        self.done = np.zeros(R, dtype=np.bool_)
+        self.converged = np.zeros(R, dtype=np.bool_)
+        self.trace = np.full((R, -(-max_iter // check_every) + 1), np.nan, dtype=loss0.dtype)
+        self.trace[:, 0] = loss0
+
+
+def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every: int, max_iter: int,
+           max_checks: int, threads: int = 1) -> None:
+    """Advance every unfinished restart by up to ``max_checks`` checks (see :func:`_runs`).
+
+    Arguments as in :func:`kl_steps`; ``runs`` holds the counters and is updated in place.
+    Restarts are handed to ``threads`` threads in small groups, so a slow restart does not
+    hold up a whole share; no restart's result depends on which thread ran it.
+    """
+    R = Wt.shape[0]
+    dt = Wt.dtype.type
+    # Compared in the working dtype, as the driver's tensors do.
+    args = (dt(eps), dt(np.finfo(Wt.dtype).eps), dt(tol), int(check_every), int(max_iter), int(max_checks),
+            runs.n_iter, runs.n_checks, runs.loss, runs.done, runs.converged, runs.trace)
+    todo = np.flatnonzero(~runs.done)
+    if threads <= 1 or todo.size <= 1:
+        _runs(V, Vt, cat, Wt, H, 0, R, *args)
+        return
+    size = max(1, -(-todo.size // (4 * threads)))
+    groups = [(int(todo[i]), int(todo[min(i + size, todo.size) - 1]) + 1) for i in range(0, todo.size, size)]
+    pool = _workers(threads)
+    for job in [pool.submit(_runs, V, Vt, cat, Wt, H, a, b, *args) for a, b in groups]:
+        job.result()
+
+
 _POOL: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -287,3 +361,15 @@ def _split(kernel, R: int, threads: int, head: tuple, tail: tuple) -> None:
     kernel(*head, 0, int(bounds[1]), *tail)
     for job in jobs:
         job.result()
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel for float32 and float64."""
+    for dtype in (np.float32, np.float64):
+        V = np.ones((1, 3, 2), dtype=dtype)
+        Vt = np.ascontiguousarray(V.transpose(0, 2, 1))
+        cat = np.zeros(1, dtype=np.int64)
+        Wt, H = np.ones((1, 1, 3), dtype=dtype), np.ones((1, 1, 2), dtype=dtype)
+        kl_steps(V, Vt, cat, Wt, H, 1, 1e-7)
+        runs = Runs(kl_losses(V, Vt, cat, Wt, H, 1e-7).astype(dtype), 2, 1)
+        kl_run(V, Vt, cat, Wt, H, runs, eps=1e-7, tol=0.0, check_every=1, max_iter=2, max_checks=2)

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from ._driver import (
-    LOSSES, RunResult, State, batch_mean, cache_chunk, iterate, per_restart, shared_left, shared_right, tiny,
-    uniform,
+    LOSSES, RunResult, State, batch_mean, iterate, per_restart, shared_left, shared_right, tiny,
+    uniform, warn_not_converged,
 )
 
 INITS = ("random", "nndsvd")
@@ -132,43 +132,40 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
         return _fit_kl_cpu(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
     # On a GPU the KL update materialises W H for every restart, all restarts at once.
     return iterate(V, state, kl_step, lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]),
-                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
-                   chunk_size=cache_chunk(V, len(gens)))
+                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
 
 
 def _fit_kl_cpu(V, state, *, max_iter, tol, check_every, progress) -> RunResult:
-    """KL NMF on the CPU with the fused kernels of :mod:`._kl_cpu`.
+    """KL NMF on the CPU: every restart runs to convergence inside the compiled kernels of
+    :mod:`._kl_cpu`, with :func:`~._driver.iterate`'s stopping rule and bookkeeping.
 
-    The kernels read the catalogue in both orders and update ``Wt = W^T`` and ``H``; the loop
-    carries both orders of each catalogue flattened side by side, ``(B, 2, channels * samples)``,
-    so selecting restarts selects both. The objective is the per-entry KL of other devices.
-    The kernels' threads are PyTorch's thread count for this fit (``fit``'s ``threads``).
+    Control returns to Python every ~1,000 iterations to report progress. The kernels'
+    threads are PyTorch's thread count for this fit (``fit``'s ``threads``).
     """
-    from ._kl_cpu import kl_losses, kl_steps
+    from ._kl_cpu import Runs, kl_losses, kl_run
 
     eps = tiny(V.dtype)
     threads = torch.get_num_threads()
-    B, m, n = V.shape
-    both = torch.stack([V.reshape(B, m * n), V.transpose(-1, -2).reshape(B, m * n)], dim=1)
-
-    def arrays(both_, s):
-        Wt, H = s["Wt"].contiguous(), s["H"].contiguous()
-        R, b = Wt.shape[0], both_.shape[0]
-        cat = np.zeros(R, dtype=np.int64) if b == 1 else np.arange(R, dtype=np.int64)
-        flat = both_.numpy()
-        return flat[:, 0].reshape(b, m, n), flat[:, 1].reshape(b, n, m), cat, Wt, H
-
-    def advance(both_, s, n_steps):
-        X, Xt, cat, Wt, H = arrays(both_, s)
-        kl_steps(X, Xt, cat, Wt.numpy(), H.numpy(), n_steps, eps, threads)
-        return {"Wt": Wt, "H": H}
-
-    def objective(both_, s):
-        X, Xt, cat, Wt, H = arrays(both_, s)
-        return torch.from_numpy(kl_losses(X, Xt, cat, Wt.numpy(), H.numpy(), eps, threads)).to(V.dtype)
-
-    start = {"Wt": state["W"].transpose(-1, -2).contiguous(), "H": state["H"].contiguous()}
-    run = iterate(both, start, kl_step, objective, max_iter=max_iter, tol=tol, check_every=check_every,
-                  progress=progress, advance=advance)
-    run.state = {"W": run.state["Wt"].transpose(-1, -2).contiguous(), "H": run.state["H"]}
-    return run
+    R = state["W"].shape[0]
+    X = V.contiguous().numpy()
+    Xt = V.transpose(-1, -2).contiguous().numpy()
+    cat = np.zeros(R, dtype=np.int64) if V.shape[0] == 1 else np.arange(R, dtype=np.int64)
+    Wt = state["W"].transpose(-1, -2).contiguous().numpy()
+    H = state["H"].contiguous().numpy()
+    runs = Runs(kl_losses(X, Xt, cat, Wt, H, eps, threads).astype(Wt.dtype), max_iter, check_every)
+    per_call = max(1, 1000 // check_every)
+    while not runs.done.all():
+        before = int(runs.n_iter.max())
+        kl_run(X, Xt, cat, Wt, H, runs, eps=eps, tol=tol, check_every=check_every, max_iter=max_iter,
+               max_checks=per_call, threads=threads)
+        if progress is not None:
+            progress(int(runs.n_iter.max()) - before)
+    warn_not_converged(int((~runs.converged).sum()), R, max_iter, tol)
+    n_cols = int(runs.n_checks.max()) + 1
+    trace_iter = [min(i * check_every, max_iter) for i in range(n_cols)]
+    return RunResult(
+        state={"W": torch.from_numpy(Wt).transpose(-1, -2).contiguous(), "H": torch.from_numpy(H)},
+        loss=torch.from_numpy(runs.loss), n_iter=torch.from_numpy(runs.n_iter),
+        converged=torch.from_numpy(runs.converged), trace=torch.from_numpy(runs.trace[:, :n_cols].copy()),
+        trace_iter=torch.tensor(trace_iter),
+    )
