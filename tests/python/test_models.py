@@ -275,5 +275,8 @@ def test_small_fits_run_on_one_thread_and_restore_the_setting(breast21_counts):
     res = sigfactor.factorize(breast21_counts, 2, n_restarts=2, max_iter=10, threads=2)
     assert res.settings["threads"] == 2
     assert torch.get_num_threads() == before
+    # KL NMF on the CPU runs in sigfactor's kernels, whose threads block instead of spinning.
+    res = sigfactor.factorize(breast21_counts, 2, loss="kl", n_restarts=2, max_iter=10)
+    assert res.settings["threads"] == before
     with pytest.raises(ValueError, match=r"threads=0 is out of range"):
         sigfactor.factorize(breast21_counts, 2, threads=0)

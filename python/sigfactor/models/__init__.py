@@ -180,8 +180,9 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
     progress : callable, optional
         Called with the number of iterations done at each check.
     threads : int, optional
-        CPU threads for the fit (restored afterwards); by default one for small batches
-        (see :func:`sigfactor.models._driver.thread_count`), else PyTorch's setting.
+        CPU threads for the fit (restored afterwards); by default PyTorch's setting, but one
+        for small batches of the PyTorch updates (see
+        :func:`sigfactor.models._driver.thread_count`).
 
     Returns
     -------
@@ -200,7 +201,7 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
     seeds = restart_seeds(seed, n_restarts)
     if threads is not None:
         check_int("threads", threads, low=1)
-    n_threads = thread_count(V, n_restarts, threads)
+    n_threads = thread_count(V, n_restarts, threads, kernel=model == "nmf" and loss == "kl")
     with torch_threads(n_threads):
         return _fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
                     max_iter=max_iter, tol=tol, init=init, seed=seed, seeds=seeds, lr=lr,
