@@ -72,19 +72,27 @@ def initialize(V: torch.Tensor, rank: int, gens, init: str) -> State:
     return random_init(V, rank, gens) if init == "random" else nndsvd_init(V, rank, gens)
 
 
-def frobenius_step(V: torch.Tensor, s: State) -> State:
-    """One multiplicative update of ``H`` then ``W`` for ``||V - W H||_F^2``."""
-    W, H = s["W"], s["H"]
-    eps = tiny(V.dtype)
-    Wt = W.transpose(-1, -2)
-    H = H * shared_left(Wt, V) / ((Wt @ W) @ H).clamp_min(eps)
-    Ht = H.transpose(-1, -2)
-    W = W * shared_right(V, Ht) / (W @ (H @ Ht)).clamp_min(eps)
-    return {"W": W, "H": H}
+def frobenius_update(U: torch.Tensor, F: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """``U <- U * (F X) / ((F F^T) U)``: the Lee-Seung update of ``U`` for ``||X - F^T U||^2``.
+
+    ``U`` is ``(R, k, q)``, ``F`` ``(R, k, p)``, ``X`` ``(B, p, q)``. With ``U = H``,
+    ``F = W^T``, ``X = V`` it updates ``H``; with ``U = W^T``, ``F = H``, ``X = V^T`` it updates
+    ``W^T``. Both large products are then ``F X`` with the restarts folded into one matrix
+    product when they share a catalogue, and no transposed copies are made.
+    """
+    num = shared_left(F, X)
+    den = torch.bmm(torch.bmm(F, F.transpose(-1, -2)), U).clamp_min_(tiny(U.dtype))
+    return num.mul_(U).div_(den)
+
+
+def frobenius_step(V: torch.Tensor, Vt: torch.Tensor, s: State) -> State:
+    """One multiplicative update of ``H`` then ``W`` (held as ``Wt = W^T``) for ``||V - W H||^2``."""
+    H = frobenius_update(s["H"], s["Wt"], V)
+    return {"Wt": frobenius_update(s["Wt"], H, Vt), "H": H}
 
 
 def frobenius_objective(V: torch.Tensor, s: State) -> torch.Tensor:
-    """Per-entry squared error without forming ``W H``, in float64.
+    """Per-entry squared error without forming ``W H``, in float64 (state ``Wt``, ``H``).
 
     ``||V - W H||^2 = ||V||^2 - 2 <W^T V, H> + <W^T W, H H^T>``: k x n and k x k products
     instead of a channels x samples matrix per restart. The terms nearly cancel at a good fit,
@@ -92,12 +100,35 @@ def frobenius_objective(V: torch.Tensor, s: State) -> torch.Tensor:
     stopping rule looks for).
     """
     V64 = V.double()
-    W, H = s["W"].double(), s["H"].double()
-    Wt = W.transpose(-1, -2)
+    Wt, H = s["Wt"].double(), s["H"].double()
     cross = (shared_left(Wt, V64) * H).sum(dim=(-2, -1))
-    quad = ((Wt @ W) * (H @ H.transpose(-1, -2))).sum(dim=(-2, -1))
+    quad = ((Wt @ Wt.transpose(-1, -2)) * (H @ H.transpose(-1, -2))).sum(dim=(-2, -1))
     total = V64.pow(2).sum(dim=(-2, -1)) - 2.0 * cross + quad
     return (total.clamp_min(0) / (V.shape[-1] * V.shape[-2])).to(V.dtype)
+
+
+def _fit_frobenius(V, state, *, max_iter, tol, check_every, progress) -> RunResult:
+    """Frobenius NMF: the loop carries both orders of each catalogue flattened side by side,
+    ``(B, 2, channels * samples)``, so selecting restarts selects both, and the factors as
+    ``Wt = W^T`` and ``H`` (see :func:`frobenius_update`)."""
+    B, m, n = V.shape
+    both = torch.stack([V.reshape(B, m * n), V.transpose(-1, -2).reshape(B, m * n)], dim=1)
+
+    def split(both_):
+        b = both_.shape[0]
+        return both_[:, 0].view(b, m, n), both_[:, 1].view(b, n, m)
+
+    def step(both_, s):
+        return frobenius_step(*split(both_), s)
+
+    def objective(both_, s):
+        return frobenius_objective(split(both_)[0], s)
+
+    start = {"Wt": state["W"].transpose(-1, -2).contiguous(), "H": state["H"].contiguous()}
+    run = iterate(both, start, step, objective, max_iter=max_iter, tol=tol, check_every=check_every,
+                  progress=progress)
+    run.state = {"W": run.state["Wt"].transpose(-1, -2), "H": run.state["H"]}
+    return run
 
 
 def kl_step(V: torch.Tensor, s: State) -> State:
@@ -126,8 +157,7 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
     if loss == "frobenius":
         # The Frobenius update works on k x n and m x k products only: one batch is fastest,
         # and its objective is taken from the same small products.
-        return iterate(V, state, frobenius_step, frobenius_objective, max_iter=max_iter, tol=tol,
-                       check_every=check_every, progress=progress)
+        return _fit_frobenius(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
     if V.device.type == "cpu":
         return _fit_kl_cpu(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
     # On a GPU the KL update materialises W H for every restart, all restarts at once.
