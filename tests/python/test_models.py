@@ -180,10 +180,13 @@ def test_converged_restarts_stop_while_others_continue(breast21_counts):
     assert np.isnan(res.loss_trace[first, last_check + 1:].numpy()).all()
 
 
-def test_max_iter_warns_once_with_the_count(breast21_counts):
+@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+def test_max_iter_warns_once_with_the_count_at_the_callers_line(breast21_counts, loss):
     with pytest.warns(ConvergenceWarning, match=r"3 of 3 restart\(s\) did not converge within max_iter=20") as rec:
-        sigfactor.factorize(breast21_counts, 3, n_restarts=3, max_iter=20, tol=1e-12)
-    assert len([w for w in rec if issubclass(w.category, ConvergenceWarning)]) == 1
+        sigfactor.factorize(breast21_counts, 3, loss=loss, n_restarts=3, max_iter=20, tol=1e-12)
+    caught = [w for w in rec if issubclass(w.category, ConvergenceWarning)]
+    assert len(caught) == 1
+    assert caught[0].filename == __file__  # the user's call, not a line inside sigfactor
 
 
 @pytest.mark.parametrize("constraint", ["fpabs", "fppg", "pg", "abs"])

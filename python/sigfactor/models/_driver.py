@@ -8,6 +8,7 @@ restart dimension.
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict
@@ -177,14 +178,24 @@ def torch_threads(n: int):
 
 
 def warn_not_converged(not_converged: int, n_restarts: int, max_iter: int, tol: float) -> None:
-    """One :class:`ConvergenceWarning` with the count of restarts that hit ``max_iter``."""
+    """One :class:`ConvergenceWarning` with the count of restarts that hit ``max_iter``,
+    reported at the user's call (the first frame outside sigfactor), whichever entry point
+    (``factorize``, ``fit``, ``extract``, ``compare_models``) led here."""
     if not_converged:
         warnings.warn(
             f"{not_converged} of {n_restarts} restart(s) did not converge within max_iter={max_iter} "
             f"iterations (tol={tol:g}); increase max_iter or loosen tol.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=_user_stacklevel(),
         )
+
+
+def _user_stacklevel() -> int:
+    """``stacklevel`` for :func:`warnings.warn`, called from here, that points past sigfactor."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "sigfactor":
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _advance(V, state, step, objective, n_steps):
