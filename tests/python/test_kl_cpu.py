@@ -104,13 +104,15 @@ def test_fast_log_is_accurate(dtype, rel, near_one):
             assert err.max() <= bound
 
 
-def test_kernel_loop_keeps_the_driver_bookkeeping(breast21_counts):
+@pytest.mark.parametrize("max_iter", [700, 705])
+def test_kernel_loop_keeps_the_driver_bookkeeping(breast21_counts, max_iter):
     """The in-kernel convergence loop stops, counts and traces exactly as the driver's loop
-    around the PyTorch update does (float64, so both take the same decisions)."""
+    around the PyTorch update does (float64, so both take the same decisions), including a
+    last check after a shorter step when ``max_iter`` is not a multiple of ``check_every``."""
     from sigfactor.models._driver import iterate
 
     V = torch.as_tensor(breast21_counts.T, dtype=torch.float64).unsqueeze(0)
-    kw = dict(max_iter=700, tol=1e-5, check_every=10)
+    kw = dict(max_iter=max_iter, tol=1e-5, check_every=10)
     s = start(V, 3, 5, seed=4)
     with pytest.warns(ConvergenceWarning, match=r"1 of 5 restart\(s\) did not converge"):
         ref = iterate(V, dict(s), nmf.kl_step, lambda V_, st: LOSSES["kl"](V_, st["W"] @ st["H"]), **kw)
@@ -123,3 +125,23 @@ def test_kernel_loop_keeps_the_driver_bookkeeping(breast21_counts):
     torch.testing.assert_close(got.trace, ref.trace, rtol=1e-9, atol=0, equal_nan=True)
     torch.testing.assert_close(got.state["W"], ref.state["W"], rtol=1e-8, atol=1e-10)
     assert sum(steps) == int(ref.n_iter.max())
+    assert int(got.trace_iter[-1]) == max_iter
+
+
+def _child_fit(counts, queue):
+    res = sigfactor.factorize(counts, 2, loss="kl", n_restarts=4, max_iter=50, tol=0.0, threads=2)
+    queue.put(float(res.loss.min()))
+
+
+def test_kernel_threads_work_in_a_forked_child(breast21_counts):
+    """A child forked after the parent used the kernels' thread pool starts its own."""
+    import multiprocessing as mp
+
+    parent = sigfactor.factorize(breast21_counts, 2, loss="kl", n_restarts=4, max_iter=50, tol=0.0, threads=2)
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_fit, args=(breast21_counts, queue))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0, "the forked child did not finish"
+    assert queue.get(timeout=5) == float(parent.loss.min())

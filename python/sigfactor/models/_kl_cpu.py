@@ -23,6 +23,7 @@ Layouts (all C-contiguous, one dtype): ``V`` ``(B, channels, samples)`` and ``Vt
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -342,6 +343,8 @@ def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every
 
 
 _POOL: dict[int, ThreadPoolExecutor] = {}
+# A forked child inherits the pools but not their threads: it must start its own.
+os.register_at_fork(after_in_child=_POOL.clear)
 
 
 def _workers(n: int) -> ThreadPoolExecutor:
