@@ -9,7 +9,7 @@ import torch
 import sigfactor
 from sigfactor.models import ConvergenceWarning, nmf
 from sigfactor.models._driver import LOSSES, generators, restart_seeds, tiny
-from sigfactor.models._kl_cpu import _fast_log, kl_losses, kl_steps
+from sigfactor.models._kl_cpu import Runs, _fast_log, kl_losses, kl_run
 
 TOL = {"float32": 2e-5, "float64": 1e-11}
 
@@ -21,6 +21,15 @@ def kernel_inputs(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor):
     cat = np.zeros(R, dtype=np.int64) if V.shape[0] == 1 else np.arange(R, dtype=np.int64)
     return (V.numpy().copy(), V.transpose(-1, -2).numpy().copy(), cat,
             W.transpose(-1, -2).numpy().copy(), H.numpy().copy())
+
+
+def kl_steps(X, Xt, cat, Wt, H, n_steps, eps, threads):
+    """``n_steps`` kernel updates and one loss check (tol 0: nothing stops early)."""
+    runs = Runs(kl_losses(X, Xt, cat, Wt, H, eps, threads).astype(Wt.dtype), n_steps, n_steps)
+    kl_run(X, Xt, cat, Wt, H, runs, eps=eps, tol=0.0, check_every=n_steps, max_iter=n_steps,
+           max_checks=1, threads=threads)
+    assert (runs.n_iter == n_steps).all() and runs.done.all()
+    return runs
 
 
 def start(V: torch.Tensor, rank: int, n_restarts: int, seed: int = 0):
@@ -37,7 +46,7 @@ def test_kernel_matches_the_torch_update(breast21_counts, dtype, rank, per_resta
         V = torch.cat([V, V.flip(-1) * 2, V + 1])
     s = start(V, rank, 3)
     X, Xt, cat, Wt, H = kernel_inputs(V, s["W"], s["H"])
-    kl_steps(X, Xt, cat, Wt, H, 25, tiny(dt), threads=2)
+    kl_steps(X, Xt, cat, Wt, H, 25, tiny(dt), 2)
     for _ in range(25):
         s = nmf.kl_step(V, s)
     W_ref, H_ref = s["W"].numpy(), s["H"].numpy()
@@ -63,7 +72,7 @@ def test_results_do_not_depend_on_the_number_of_threads(breast21_counts):
     runs = []
     for threads in (1, 2, 3):
         X, Xt, cat, Wt, H = kernel_inputs(V, s["W"], s["H"])
-        kl_steps(X, Xt, cat, Wt, H, 40, tiny(torch.float32), threads=threads)
+        kl_steps(X, Xt, cat, Wt, H, 40, tiny(torch.float32), threads)
         runs.append((Wt, H, kl_losses(X, Xt, cat, Wt, H, tiny(torch.float32), threads=threads)))
     for Wt, H, loss in runs[1:]:
         assert np.array_equal(Wt, runs[0][0]) and np.array_equal(H, runs[0][1])

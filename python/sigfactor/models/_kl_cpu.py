@@ -127,21 +127,6 @@ def _update(X, F, U, eps, r, num, scale):
             U[c, t] *= num[c, t] / scale[c]
 
 
-@numba.njit(**_JIT)
-def _restarts(V, Vt, cat, Wt, H, first, last, n_steps, eps):
-    """``n_steps`` updates of ``H`` then ``W`` for restarts ``first .. last - 1``."""
-    k, m = Wt.shape[1], Wt.shape[2]
-    n = H.shape[2]
-    r_h, num_h = np.empty(n, dtype=Wt.dtype), np.empty((k, n), dtype=Wt.dtype)
-    r_w, num_w = np.empty(m, dtype=Wt.dtype), np.empty((k, m), dtype=Wt.dtype)
-    scale = np.empty(k, dtype=Wt.dtype)
-    for b in range(first, last):
-        X, Xt, W_, H_ = V[cat[b]], Vt[cat[b]], Wt[b], H[b]
-        for _ in range(n_steps):
-            _update(X, W_, H_, eps, r_h, num_h, scale)
-            _update(Xt, H_, W_, eps, r_w, num_w, scale)
-
-
 def _fast_log(x):
     """Natural logarithm, vectorisable inside compiled loops (see the overload below)."""
     return np.log(x)
@@ -270,34 +255,12 @@ def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter
             checks += 1
 
 
-def kl_steps(V: np.ndarray, Vt: np.ndarray, cat: np.ndarray, Wt: np.ndarray, H: np.ndarray,
-             n_steps: int, eps: float, threads: int = 1) -> None:
-    """Run ``n_steps`` KL multiplicative updates (``H`` then ``W``) on every restart, in place.
-
-    Parameters
-    ----------
-    V, Vt : ndarray, shapes (B, channels, samples) and (B, samples, channels)
-        The catalogues in both orders.
-    cat : ndarray of int64, shape (R,)
-        Catalogue index of each restart (all zeros when they share one catalogue).
-    Wt, H : ndarray, shapes (R, k, channels) and (R, k, samples)
-        Updated in place.
-    n_steps : int
-    eps : float
-        Floor for ``W H`` and the normalising sums.
-    threads : int
-        Restarts are split into this many contiguous groups run on parallel threads (the
-        kernels release the GIL). The result does not depend on it.
-    """
-    _split(_restarts, Wt.shape[0], threads, (V, Vt, cat, Wt, H), (n_steps, Wt.dtype.type(eps)))
-
-
 def kl_losses(V: np.ndarray, Vt: np.ndarray, cat: np.ndarray, Wt: np.ndarray, H: np.ndarray,
               eps: float, threads: int = 1) -> np.ndarray:
     """Per-entry generalized KL divergence of each restart (float64, shape ``(R,)``).
 
     The quantity of :func:`sigfactor.models._driver.kl` on ``W H``, computed sample by sample
-    without forming ``W H``. Arguments as in :func:`kl_steps`.
+    without forming ``W H``. Arguments as in :func:`kl_run`.
     """
     out = np.empty(Wt.shape[0], dtype=np.float64)
     _split(_losses, Wt.shape[0], threads, (V, Vt, cat, Wt, H), (Wt.dtype.type(eps), out))
@@ -322,9 +285,26 @@ def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every
            max_checks: int, threads: int = 1) -> None:
     """Advance every unfinished restart by up to ``max_checks`` checks (see :func:`_runs`).
 
-    Arguments as in :func:`kl_steps`; ``runs`` holds the counters and is updated in place.
-    Restarts are handed to ``threads`` threads in small groups, so a slow restart does not
-    hold up a whole share; no restart's result depends on which thread ran it.
+    Parameters
+    ----------
+    V, Vt : ndarray, shapes (B, channels, samples) and (B, samples, channels)
+        The catalogues in both orders.
+    cat : ndarray of int64, shape (R,)
+        Catalogue index of each restart (all zeros when they share one catalogue).
+    Wt, H : ndarray, shapes (R, k, channels) and (R, k, samples)
+        Updated in place.
+    runs : Runs
+        Counters, losses and trace; updated in place.
+    eps : float
+        Floor for ``W H`` and the normalising sums.
+    tol, check_every, max_iter : float, int, int
+        The driver's stopping rule.
+    max_checks : int
+        Checks per restart in this call (control returns to Python for progress reports).
+    threads : int
+        Restarts are handed to this many threads in small groups (the kernels release the
+        GIL), so a slow restart does not hold up a whole share; no restart's result depends
+        on which thread ran it.
     """
     R = Wt.shape[0]
     dt = Wt.dtype.type
@@ -373,6 +353,5 @@ def warm_up() -> None:
         Vt = np.ascontiguousarray(V.transpose(0, 2, 1))
         cat = np.zeros(1, dtype=np.int64)
         Wt, H = np.ones((1, 1, 3), dtype=dtype), np.ones((1, 1, 2), dtype=dtype)
-        kl_steps(V, Vt, cat, Wt, H, 1, 1e-7)
         runs = Runs(kl_losses(V, Vt, cat, Wt, H, 1e-7).astype(dtype), 2, 1)
         kl_run(V, Vt, cat, Wt, H, runs, eps=1e-7, tol=0.0, check_every=1, max_iter=2, max_checks=2)
