@@ -36,9 +36,20 @@ def gram_times(V: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
 
 
 def objective(V: torch.Tensor, s: State) -> torch.Tensor:
-    """Per-entry squared error ``||V - V W G^T||_F^2 / (m n)``."""
-    signatures = shared_right(V, s["W"])
-    return (V - signatures @ s["G"].transpose(-1, -2)).pow(2).mean(dim=(-2, -1))
+    """Per-entry squared error ``||V - V W G^T||_F^2 / (m n)``, in float64 from k-wide products.
+
+    ``||V||^2 - 2 <V^T V W, G> + <W^T V^T V W, G^T G>``: no channels x samples matrix per
+    restart (which, allocated afresh at every check as the batch of unconverged restarts
+    shrank, let the allocator's footprint grow to gigabytes). The terms nearly cancel at a
+    good fit, so everything is in float64: in float32 this formula stopped runs early.
+    """
+    V64 = V.double()
+    W, G = s["W"].double(), s["G"].double()
+    VW = shared_right(V64, W)                               # (R, m, k): the signatures, unscaled
+    cross = (shared_left(VW.transpose(-1, -2), V64) * G.transpose(-1, -2)).sum(dim=(-2, -1))
+    quad = ((VW.transpose(-1, -2) @ VW) * (G.transpose(-1, -2) @ G)).sum(dim=(-2, -1))
+    total = V64.pow(2).sum(dim=(-2, -1)) - 2.0 * cross + quad
+    return (total.clamp_min(0) / (V.shape[-1] * V.shape[-2])).to(V.dtype)
 
 
 def step(V: torch.Tensor, s: State) -> State:
