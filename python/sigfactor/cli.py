@@ -34,7 +34,7 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
                    help="reference signatures (default: COSMIC v3.4 GRCh37 of the catalogue's kind)")
     p.add_argument("--max-iter", type=int, default=None, metavar="N", help="iterations cap per restart")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads for the fits (default: 1 for small catalogues, else PyTorch's)")
+                   help="CPU threads for the fits (default: PyTorch's; 1 for small catalogues outside KL NMF)")
     p.add_argument("--no-plots", action="store_true", help="skip plots/")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")

@@ -327,11 +327,11 @@ def cosmic_solution(signatures: pd.DataFrame, decompositions: dict, reference: p
 
 # ---- orchestration -----------------------------------------------------------------------------
 
-def _threads(threads, V: torch.Tensor) -> int:
+def _threads(threads, V: torch.Tensor, kernel: bool) -> int:
     """CPU threads for the fits: ``threads`` if given, else the engine's rule (see extract)."""
     if threads is not None:
         return check_int("threads", threads, low=1)
-    return thread_count(V, V.shape[0])
+    return thread_count(V, V.shape[0], kernel=kernel)
 
 
 def _progress_bar(enabled: bool, total: int):
@@ -458,12 +458,15 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     dtype : {'float32', 'float64'}
         Working precision of the fits (consensus, refits and statistics use float64).
     threads : int, optional
-        CPU threads for the fits (restored afterwards). By default one thread when the batch
-        of resampled catalogues is small (under :data:`sigfactor.models._driver.SMALL_BATCH` entries, e.g. 100 x 96 x 21
-        for the 21 breast genomes), else PyTorch's setting: on such small matrices extra
+        CPU threads for the fits (restored afterwards). By default PyTorch's setting. The
+        PyTorch updates (Frobenius, convex NMF, AE-NMF) get one thread when the batch of
+        resampled catalogues is small (under :data:`sigfactor.models._driver.SMALL_BATCH`
+        entries, e.g. 100 x 96 x 21 for the 21 breast genomes): on such small matrices extra
         threads gain nothing on an idle machine and, when other processes share the cores,
-        make each iteration many times slower (measured: ranks 1-5 x 10 restarts of the 21
-        breast genomes took 2 s with one thread and 66-80 s with two on a busy 2-core machine).
+        OpenMP's spinning makes each iteration many times slower (measured: ranks 1-5 x 10
+        restarts of the 21 breast genomes took 2 s with one thread and 66-80 s with two on a
+        busy 2-core machine). KL NMF on the CPU runs in sigfactor's kernels, whose threads
+        block instead of spinning, and always gets PyTorch's setting.
     key_added : str
         With AnnData input, where results are written: ``adata.varm[f"{key_added}_signatures"]``
         (channels x k), ``adata.obsm[f"{key_added}_exposures"]`` (samples x k) and
@@ -521,7 +524,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
 
     # 2-4. restarts, consensus, refit, per rank
     engine = {"max_iter": max_iter, "tol": tol, "check_every": check_every}
-    n_threads = _threads(threads, V)
+    n_threads = _threads(threads, V, kernel=model == "nmf" and loss == "kl" and V.device.type == "cpu")
     with torch_threads(n_threads):
         solutions = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, model=model, loss=loss,
                                n_restarts=n_restarts, refit_loss=refit_loss, engine=engine, progress=progress)
