@@ -263,7 +263,7 @@ def kl_losses(V: np.ndarray, Vt: np.ndarray, cat: np.ndarray, Wt: np.ndarray, H:
     without forming ``W H``. Arguments as in :func:`kl_run`.
     """
     out = np.empty(Wt.shape[0], dtype=np.float64)
-    _split(_losses, Wt.shape[0], threads, (V, Vt, cat, Wt, H), (Wt.dtype.type(eps), out))
+    _over_restarts(_losses, np.arange(Wt.shape[0]), threads, (V, Vt, cat, Wt, H), (Wt.dtype.type(eps), out))
     return out / (Vt.shape[1] * Vt.shape[2])
 
 
@@ -306,20 +306,11 @@ def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every
         GIL), so a slow restart does not hold up a whole share; no restart's result depends
         on which thread ran it.
     """
-    R = Wt.shape[0]
     dt = Wt.dtype.type
     # Compared in the working dtype, as the driver's tensors do.
-    args = (dt(eps), dt(np.finfo(Wt.dtype).eps), dt(tol), int(check_every), int(max_iter), int(max_checks),
+    tail = (dt(eps), dt(np.finfo(Wt.dtype).eps), dt(tol), int(check_every), int(max_iter), int(max_checks),
             runs.n_iter, runs.n_checks, runs.loss, runs.done, runs.converged, runs.trace)
-    todo = np.flatnonzero(~runs.done)
-    if threads <= 1 or todo.size <= 1:
-        _runs(V, Vt, cat, Wt, H, 0, R, *args)
-        return
-    size = max(1, -(-todo.size // (4 * threads)))
-    groups = [(int(todo[i]), int(todo[min(i + size, todo.size) - 1]) + 1) for i in range(0, todo.size, size)]
-    pool = _workers(threads)
-    for job in [pool.submit(_runs, V, Vt, cat, Wt, H, a, b, *args) for a, b in groups]:
-        job.result()
+    _over_restarts(_runs, np.flatnonzero(~runs.done), threads, (V, Vt, cat, Wt, H), tail)
 
 
 _POOL: dict[int, ThreadPoolExecutor] = {}
@@ -334,24 +325,19 @@ def _workers(n: int) -> ThreadPoolExecutor:
     return _POOL[n]
 
 
-def _split(kernel, R: int, threads: int, head: tuple, tail: tuple) -> None:
-    """Run ``kernel(*head, first, last, *tail)`` over restarts in contiguous groups, one per
-    thread; the calling thread runs the first group."""
-    threads = max(1, min(int(threads), R))
-    bounds = np.linspace(0, R, threads + 1).astype(int)
-    jobs = [_workers(threads - 1).submit(kernel, *head, int(a), int(b), *tail)
-            for a, b in zip(bounds[1:-1], bounds[2:])] if threads > 1 else []
-    kernel(*head, 0, int(bounds[1]), *tail)
-    for job in jobs:
+def _over_restarts(kernel, todo: np.ndarray, threads: int, head: tuple, tail: tuple) -> None:
+    """Run ``kernel(*head, first, last, *tail)`` over the restarts ``todo`` (sorted indices).
+
+    With several threads the restarts go to the pool in groups of about a quarter of a
+    thread's share, so a slow restart does not hold up a whole share.
+    """
+    threads = max(1, min(int(threads), todo.size))
+    if threads == 1:
+        if todo.size:
+            kernel(*head, int(todo[0]), int(todo[-1]) + 1, *tail)
+        return
+    size = -(-todo.size // (4 * threads))
+    groups = [(int(todo[i]), int(todo[min(i + size, todo.size) - 1]) + 1) for i in range(0, todo.size, size)]
+    pool = _workers(threads)
+    for job in [pool.submit(kernel, *head, a, b, *tail) for a, b in groups]:
         job.result()
-
-
-def warm_up() -> None:
-    """Compile (or load from numba's cache) every kernel for float32 and float64."""
-    for dtype in (np.float32, np.float64):
-        V = np.ones((1, 3, 2), dtype=dtype)
-        Vt = np.ascontiguousarray(V.transpose(0, 2, 1))
-        cat = np.zeros(1, dtype=np.int64)
-        Wt, H = np.ones((1, 1, 3), dtype=dtype), np.ones((1, 1, 2), dtype=dtype)
-        runs = Runs(kl_losses(V, Vt, cat, Wt, H, 1e-7).astype(dtype), 2, 1)
-        kl_run(V, Vt, cat, Wt, H, runs, eps=1e-7, tol=0.0, check_every=1, max_iter=2, max_checks=2)
