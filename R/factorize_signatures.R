@@ -31,6 +31,9 @@
 #' @param device \code{"auto"} (a GPU when there is one), \code{"cpu"}, \code{"cuda"} or
 #'   \code{"cuda:N"}.
 #' @param progress Show a progress bar over iterations (\code{TRUE} or \code{FALSE}).
+#' @param threads CPU threads for the fit, or \code{NULL} for the engine's default (all of
+#'   PyTorch's threads for KL NMF, whose compiled kernels give each thread whole restarts;
+#'   one thread for small batches of the other models). KL NMF results do not depend on it.
 #'
 #' @return A named list:
 #' \describe{
@@ -62,7 +65,7 @@
 factorize_signatures <- function(mut_matrix, rank, model = c("nmf", "convex", "aenmf"),
                                  loss = c("frobenius", "kl"), constraint = NULL,
                                  n_restarts = 10, max_iter = 10000, tol = 1e-6, seed = 0,
-                                 device = "auto", progress = interactive()) {
+                                 device = "auto", progress = interactive(), threads = NULL) {
   model <- match_choice(model)
   loss <- match_choice(loss)
   progress <- check_flag(progress, "progress")
@@ -71,7 +74,8 @@ factorize_signatures <- function(mut_matrix, rank, model = c("nmf", "convex", "a
     engine()$factorize, catalogue, as_py_int(rank),
     model = model, loss = loss, constraint = constraint,
     n_restarts = as_py_int(n_restarts), max_iter = as_py_int(max_iter), tol = tol,
-    seed = as_py_int(seed), device = device, progress = progress
+    seed = as_py_int(seed), device = device, progress = progress,
+    threads = if (is.null(threads)) NULL else as_py_int(threads)
   )
   best <- fit$best()
   settings <- reticulate::py_to_r(fit$settings)

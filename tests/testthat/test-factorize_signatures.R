@@ -98,6 +98,24 @@ test_that("the same seed gives the same result from R as from Python", {
   expect_false(identical(other$signatures, res$signatures))
 })
 
+test_that("KL NMF (the engine's compiled CPU kernels, on threads) runs from R as from Python", {
+  skip_if_no_engine()
+  mm <- example_mut_matrix()
+  res <- quick_fit(mm, loss = "kl", threads = 2L)
+  expect_identical(res$settings$loss, "kl")
+  expect_identical(res$settings$threads, 2L)
+  expect_gt(cor(as.vector(res$reconstructed), as.vector(mm)), 0.9)
+  warnings <- reticulate::import("warnings", convert = FALSE)
+  with(warnings$catch_warnings(), {
+    warnings$simplefilter("ignore")
+    fit <- python_engine()$factorize(pandas_frame(mm), 2L, loss = "kl", n_restarts = 2L,
+                                     max_iter = 100L, seed = 7L, threads = 1L)
+  })
+  # Each restart runs alone in the kernels: one thread or two, bitwise the same result.
+  expect_identical(res$signatures, frame_matrix(fit$best()$signatures)[rownames(mm), ])
+  expect_identical(res$loss, reticulate::py_to_r(fit$best()$loss))
+})
+
 test_that("a restart's seed reruns it alone, seeds beyond R's integers included", {
   skip_if_no_engine()
   mm <- example_mut_matrix()
