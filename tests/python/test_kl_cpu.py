@@ -154,3 +154,10 @@ def test_kernel_threads_work_in_a_forked_child(breast21_counts):
     child.join(timeout=120)
     assert child.exitcode == 0, "the forked child did not finish"
     assert queue.get(timeout=5) == float(parent.loss.min())
+
+
+def test_warm_up_compiles_both_dtypes():
+    """What scripts/setup.sh runs to compile the kernels once."""
+    from sigfactor.models._kl_cpu import warm_up
+
+    warm_up()

@@ -341,3 +341,19 @@ def _over_restarts(kernel, todo: np.ndarray, threads: int, head: tuple, tail: tu
     pool = _workers(threads)
     for job in [pool.submit(kernel, *head, a, b, *tail) for a, b in groups]:
         job.result()
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel for float32 and float64.
+
+    ``scripts/setup.sh`` calls it once, so the first extraction does not wait for the compiler.
+    """
+    for dtype in (np.float32, np.float64):
+        V = np.ones((1, 3, 2), dtype=dtype)
+        Vt = np.ascontiguousarray(V.transpose(0, 2, 1))
+        cat = np.zeros(1, dtype=np.int64)
+        Wt, H = np.ones((1, 1, 3), dtype=dtype), np.ones((1, 1, 2), dtype=dtype)
+        runs = Runs(kl_losses(V, Vt, cat, Wt, H, 1e-7).astype(dtype), 2, 1)
+        kl_run(V, Vt, cat, Wt, H, runs, eps=1e-7, tol=0.0, check_every=1, max_iter=2, max_checks=2)
+        if not (runs.done.all() and np.isfinite(runs.loss).all()):
+            raise RuntimeError(f"sigfactor's KL kernels gave no finite loss in {np.dtype(dtype).name}")
