@@ -327,11 +327,11 @@ def cosmic_solution(signatures: pd.DataFrame, decompositions: dict, reference: p
 
 # ---- orchestration -----------------------------------------------------------------------------
 
-def _threads(threads, V: torch.Tensor, kernel: bool) -> int:
+def _threads(threads, V: torch.Tensor, model: str, loss: str) -> int:
     """CPU threads for the fits: ``threads`` if given, else the engine's rule (see extract)."""
     if threads is not None:
         return check_int("threads", threads, low=1)
-    return thread_count(V, V.shape[0], kernel=kernel)
+    return thread_count(V, V.shape[0], model=model, loss=loss)
 
 
 def _progress_bar(enabled: bool, total: int):
@@ -524,7 +524,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
 
     # 2-4. restarts, consensus, refit, per rank
     engine = {"max_iter": max_iter, "tol": tol, "check_every": check_every}
-    n_threads = _threads(threads, V, kernel=model == "nmf" and loss == "kl" and V.device.type == "cpu")
+    n_threads = _threads(threads, V, model, loss)
     with torch_threads(n_threads):
         solutions = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, model=model, loss=loss,
                                n_restarts=n_restarts, refit_loss=refit_loss, engine=engine, progress=progress)

@@ -201,7 +201,7 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
     seeds = restart_seeds(seed, n_restarts)
     if threads is not None:
         check_int("threads", threads, low=1)
-    n_threads = thread_count(V, n_restarts, threads, kernel=model == "nmf" and loss == "kl")
+    n_threads = thread_count(V, n_restarts, threads, model=model, loss=loss)
     with torch_threads(n_threads):
         return _fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
                     max_iter=max_iter, tol=tol, init=init, seed=seed, seeds=seeds, lr=lr,

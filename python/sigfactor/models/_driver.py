@@ -148,19 +148,19 @@ fitted with one CPU thread."""
 
 
 def thread_count(V: torch.Tensor, n_restarts: int, threads: int | None = None, *,
-                 kernel: bool = False) -> int:
+                 model: str = "nmf", loss: str = "frobenius") -> int:
     """CPU threads for a fit: ``threads`` if given, else one thread for small batches.
 
     On small matrices extra intra-op threads gain nothing on an idle machine, and when other
     processes share the cores OpenMP's waiting threads make each iteration many times slower
     (measured on a busy 2-core machine: ranks 1-5 x 10 restarts of the 21 breast genomes took
     2 s with one thread and 66-80 s with two). Fits that run in sigfactor's own compiled
-    kernels (``kernel=True``: KL NMF on the CPU) split whole restarts over threads that block
-    rather than spin, and use every thread PyTorch is set to.
+    kernels (KL NMF on the CPU) split whole restarts over threads that block rather than
+    spin, and use every thread PyTorch is set to.
     """
     if threads is not None:
         return threads
-    if V.device.type != "cpu" or kernel:
+    if V.device.type != "cpu" or (model == "nmf" and loss == "kl"):
         return torch.get_num_threads()
     size = n_restarts * V.shape[-1] * V.shape[-2]
     return 1 if size < SMALL_BATCH else torch.get_num_threads()
