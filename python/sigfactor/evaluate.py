@@ -34,6 +34,7 @@ import torch
 from ._validation import (
     check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
 )
+from ._meta import plain, versions
 from .io.folder import atomic_folder, check_out_dir
 from .kmedoids import pam
 from .matching import cosine_matrix, hungarian, match_signatures, mean_matched_cosine
@@ -378,7 +379,6 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
         ``.write(out)`` saves them (see :func:`write_comparison`).
     """
     from .catalogue import as_catalogue
-    from ._meta import versions
 
     cat = as_catalogue(data, name="data")
     counts = np.asarray(cat.counts, dtype=np.float64)
@@ -653,16 +653,22 @@ def _summary_markdown(result: Comparison) -> str:
 # ---- plots -----------------------------------------------------------------------------------
 
 def _plots(result: Comparison, folder: Path) -> list[str]:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    def axes(size):
+        fig = Figure(figsize=size, dpi=100)       # no pyplot: no global figure registry
+        return fig, fig.add_subplot()
+
+    def save(fig, name: str) -> str:
+        fig.tight_layout()
+        fig.savefig(folder / name)
+        return name
 
     models = result.settings["models"]
     labels = [MODEL_LABELS[m] for m in models]
     written = []
 
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    fig, ax = axes((7, 3.2))
     wide = result.runs.pivot(index="split", columns="model", values="test_error")
     for m in models:
         ax.plot(wide.index, wide[m], marker="o", ms=3, lw=1, label=MODEL_LABELS[m])
@@ -671,27 +677,21 @@ def _plots(result: Comparison, folder: Path) -> list[str]:
     ax.set_ylabel("held-out MSE (NNLS refit)")
     ax.set_title("Held-out error per split")
     ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "heldout_error.png")
-    plt.close(fig)
-    written.append("heldout_error.png")
+    written.append(save(fig, "heldout_error.png"))
 
-    fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=100)
+    fig, ax = axes((4.5, 3.2))
     data = [result.pairwise.loc[result.pairwise["model"] == m, "cosine"].dropna().to_numpy() for m in models]
     ax.boxplot(data)
     ax.set_xticks(np.arange(1, len(labels) + 1))
     ax.set_xticklabels(labels)
     ax.set_ylabel("matched cosine, pairs of splits")
     ax.set_title("Run-to-run consistency")
-    fig.tight_layout()
-    fig.savefig(folder / "consistency.png")
-    plt.close(fig)
-    written.append("consistency.png")
+    written.append(save(fig, "consistency.png"))
 
     counts = (result.cosmic_per_run.groupby(["match", "model"]).size().unstack("model", fill_value=0)
               .reindex(columns=models, fill_value=0))
     counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index]
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.45 * len(counts) + 2), 3.2), dpi=100)
+    fig, ax = axes((max(4.5, 0.45 * len(counts) + 2), 3.2))
     width = 0.8 / len(models)
     x = np.arange(len(counts))
     for i, m in enumerate(models):
@@ -701,28 +701,11 @@ def _plots(result: Comparison, folder: Path) -> list[str]:
     ax.set_ylabel("runs")
     ax.set_title("Reference signatures matched per run")
     ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "cosmic_matches.png")
-    plt.close(fig)
-    written.append("cosmic_matches.png")
+    written.append(save(fig, "cosmic_matches.png"))
     return written
 
 
 # ---- output folder ---------------------------------------------------------------------------
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
 
 def write_comparison(result: Comparison, out, *, plots: bool = True, force: bool = False) -> Path:
     """Write a comparison as a folder, atomically (a temporary folder renamed at the end).
@@ -761,7 +744,7 @@ def write_comparison(result: Comparison, out, *, plots: bool = True, force: bool
         if plots:
             _plots(result, tmp)
         info = dict(result.settings, files=sorted([p.name for p in tmp.iterdir()] + ["run.json"]))
-        (tmp / "run.json").write_text(json.dumps(_jsonable(info), indent=2) + "\n")
+        (tmp / "run.json").write_text(json.dumps(plain(info), indent=2) + "\n")
     return Path(out)
 
 

@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 
 from . import channels as ch
-from ._meta import versions
+from ._meta import plain, versions
 from ._validation import check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype
 from .catalogue import Catalogue, _is_anndata, as_catalogue
 from .consensus import consensus
@@ -573,23 +573,6 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
 
 # ---- AnnData -----------------------------------------------------------------------------------
 
-def _plain(value):
-    """JSON/HDF5-safe copy of settings: None becomes the string 'None', tuples become lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None:
-        return "None"
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (bool, int, float, str, np.bool_)):
-        return value
-    return str(value)
-
-
 def write_anndata(adata, result: ExtractionResult, key: str) -> None:
     """Write a result into an AnnData (obs = samples, var = channels), matched by label.
 
@@ -609,5 +592,5 @@ def write_anndata(adata, result: ExtractionResult, key: str) -> None:
         "stats": stats,
         "cosmic_matches": result.cosmic_matches.astype({"match": str}),
         "decompositions": result.decomposition_table(),
-        "settings": _plain(result.settings),
+        "settings": plain(result.settings, none="None"),
     }

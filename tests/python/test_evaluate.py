@@ -177,9 +177,15 @@ def test_write_comparison_folder(small_run, tmp_path):
         write_comparison(small_run, out)
 
 
+class _Unprintable:
+    def __str__(self):
+        raise RuntimeError("this setting cannot be written")
+
+
 def test_failed_write_leaves_nothing(small_run, tmp_path):
-    broken = dataclasses.replace(small_run, settings={**small_run.settings, "note": object()})
-    with pytest.raises(TypeError, match="not JSON serializable"):
+    # run.json is written after the tables: its failure must take them away too.
+    broken = dataclasses.replace(small_run, settings={**small_run.settings, "note": _Unprintable()})
+    with pytest.raises(RuntimeError, match="this setting cannot be written"):
         write_comparison(broken, tmp_path / "cmp")
     assert list(tmp_path.iterdir()) == []
 

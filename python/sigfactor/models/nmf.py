@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ._driver import (
-    LOSSES, RunResult, State, batch_mean, iterate, per_restart, shared_left, shared_right, tiny,
+    LOSSES, RunResult, State, batch_mean, iterate, per_restart, shared_left, tiny,
     uniform, warn_not_converged,
 )
 
