@@ -2,23 +2,31 @@
 from __future__ import annotations
 
 import platform
+import sys
+from importlib import metadata
 
 import numpy as np
+
+_LIBRARIES = ("torch", "numpy", "numba", "pandas", "scipy")
+
+
+def _version(name: str) -> str:
+    """A library's version, from the loaded module or else its installed metadata (recording
+    a version must not import PyTorch into a run that does not use it)."""
+    module = sys.modules.get(name)
+    if module is not None and hasattr(module, "__version__"):
+        return str(module.__version__)
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def versions() -> dict:
     """Versions of sigfactor and the libraries that shape its numbers, as strings."""
-    import numba
-    import numpy
-    import pandas
-    import scipy
-    import torch
-
     from . import __version__
 
-    return {"sigfactor": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
-            "numba": str(numba.__version__),
-            "pandas": str(pandas.__version__), "scipy": str(scipy.__version__),
+    return {"sigfactor": str(__version__), **{name: _version(name) for name in _LIBRARIES},
             "python": platform.python_version()}
 
 

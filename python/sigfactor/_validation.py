@@ -4,12 +4,14 @@ Each check raises an error that names the argument, the value it got and what wa
 """
 from __future__ import annotations
 
+import os
+import sys
+from importlib import metadata
 from typing import Iterable, Sequence
 
 import numpy as np
-import torch
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = ("float32", "float64")
 
 
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
@@ -44,8 +46,39 @@ def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float
     return value
 
 
-def resolve_device(device) -> torch.device:
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` into a device."""
+def _bad_device(device) -> ValueError:
+    return ValueError(
+        f"device={device!r} is not valid; expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device."
+    )
+
+
+def _gpu_possible() -> bool:
+    """False when no GPU can be there, found without importing PyTorch: a CPU-only PyTorch
+    build (version ``+cpu``), or no NVIDIA or AMD GPU device node. Otherwise PyTorch decides."""
+    try:
+        if metadata.version("torch").endswith("+cpu"):
+            return False
+    except metadata.PackageNotFoundError:
+        return False
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/kfd") or not sys.platform.startswith("linux")
+
+
+def device_type(device) -> str:
+    """``"cpu"`` or ``"cuda"``: where ``device`` (as :func:`resolve_device` takes it) runs.
+
+    Answers ``"auto"`` and ``"cpu"`` without importing PyTorch when no GPU can be there.
+    """
+    if device == "cpu" or (device in (None, "auto") and not _gpu_possible()):
+        return "cpu"
+    if not (device in (None, "auto") or isinstance(device, str) or type(device).__name__ == "device"):
+        raise _bad_device(device)
+    return resolve_device(device).type
+
+
+def resolve_device(device):
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` into a ``torch.device``."""
+    import torch
+
     if isinstance(device, torch.device):
         dev = device
     elif device is None or device == "auto":
@@ -53,29 +86,35 @@ def resolve_device(device) -> torch.device:
     elif isinstance(device, str) and (device in ("cpu", "cuda") or device.startswith("cuda:")):
         dev = torch.device(device)
     else:
-        raise ValueError(
-            f"device={device!r} is not valid; expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device."
-        )
+        raise _bad_device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but no CUDA device is available; use 'cpu' or 'auto'.")
     return dev
 
 
-def resolve_dtype(dtype) -> torch.dtype:
-    """Turn ``"float32"``, ``"float64"``, a numpy or torch float dtype into a torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        if dtype in (torch.float32, torch.float64):
-            return dtype
-    elif isinstance(dtype, str) and dtype in DTYPES:
-        return DTYPES[dtype]
+def dtype_name(dtype) -> str:
+    """``"float32"`` or ``"float64"`` from that string or a numpy or torch float dtype."""
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return dtype
+    if type(dtype).__module__ == "torch":
+        name = str(dtype).replace("torch.", "")
+        if name in DTYPES:
+            return name
     else:
         try:
             name = np.dtype(dtype).name
         except TypeError:
             name = None
         if name in DTYPES:
-            return DTYPES[name]
+            return name
     raise ValueError(f"dtype={dtype!r} is not valid; expected 'float32' or 'float64'.")
+
+
+def resolve_dtype(dtype):
+    """Turn ``"float32"``, ``"float64"``, a numpy or torch float dtype into a torch dtype."""
+    import torch
+
+    return getattr(torch, dtype_name(dtype))
 
 
 def check_counts(name: str, values: np.ndarray, *, sample_names: Iterable[str] | None = None,

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ._validation import (
     check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
@@ -225,29 +224,31 @@ def make_splits(n_samples: int, n_splits: int, n_train: int, seed) -> tuple[np.n
     return np.stack(train), np.stack(test)
 
 
-def heldout_errors(S: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-entry held-out errors of signatures ``S`` on test catalogues ``Y``, batched.
+def heldout_errors(S: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-entry held-out errors of signatures ``S`` on test catalogues ``Y``, batched, float64.
 
     Parameters
     ----------
-    S : torch.Tensor
+    S : numpy.ndarray
         ``(B, channels, k)`` signatures.
-    Y : torch.Tensor
-        ``(B, channels, n_test)`` test catalogues, same dtype and device.
+    Y : numpy.ndarray
+        ``(B, channels, n_test)`` test catalogues.
 
     Returns
     -------
-    mse, kl : torch.Tensor
+    mse, kl : numpy.ndarray
         ``(B,)``: mean squared error after an NNLS refit of ``Y`` to ``S``, and mean generalized
-        KL divergence after a Poisson (KL) refit.
+        KL divergence (as the KL fits' loss) after a Poisson (KL) refit.
     """
-    from .models._driver import kl
     from .refit import nnls, refit_kl
 
-    H = nnls(S, Y)
-    mse = (Y - S @ H).pow(2).mean(dim=(-2, -1))
-    H_kl = refit_kl(S, Y)
-    return mse, kl(Y, S @ H_kl)
+    S = np.asarray(S, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    mse = ((Y - S @ nnls(S, Y)) ** 2).mean(axis=(-2, -1))
+    Y_hat = np.maximum(S @ refit_kl(S, Y), np.finfo(np.float64).eps)
+    log_ratio = np.log(np.where(Y > 0, Y, 1.0) / Y_hat)
+    kl = (np.where(Y > 0, Y * log_ratio, 0.0) - Y + Y_hat).mean(axis=(-2, -1))
+    return mse, kl
 
 
 def pairwise_consistency(signatures: list[np.ndarray]) -> list[tuple[int, int, float]]:
@@ -311,7 +312,7 @@ def _seeds(seed: int, n_splits: int) -> tuple[np.random.SeedSequence, list[int]]
     return split_seq, [int(s) for s in init_seq.generate_state(n_splits)]
 
 
-def _fit_batch(V: torch.Tensor, rank: int, model: str, options: dict, seeds: list[int], progress: bool):
+def _fit_batch(V, rank: int, model: str, options: dict, seeds: list[int], progress: bool):
     """One model on every split at once (one restart per split); ConvergenceWarnings are
     silenced here because the caps are part of the protocol and reported per run."""
     from .models import ConvergenceWarning, fit
@@ -378,6 +379,8 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
         Tables of runs, consistency, reference matches and consensus, plus settings;
         ``.write(out)`` saves them (see :func:`write_comparison`).
     """
+    import torch
+
     from .catalogue import as_catalogue
 
     cat = as_catalogue(data, name="data")
@@ -400,7 +403,7 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
     split_seq, init_seeds = _seeds(seed, n_splits)
     train_idx, test_idx = make_splits(cat.n_samples, n_splits, n_train, split_seq)
     V = torch.as_tensor(counts[train_idx].transpose(0, 2, 1).copy(), dtype=dt, device=dev)
-    Y = torch.as_tensor(counts[test_idx].transpose(0, 2, 1).copy(), dtype=torch.float64, device=dev)
+    Y = counts[test_idx].transpose(0, 2, 1)
 
     from .models import signature_names
 
@@ -411,9 +414,8 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
         if max_iter is not None:
             options["max_iter"] = max_iter
         fitted = _fit_batch(V, rank, model, options, init_seeds, progress)
-        S = fitted.signatures.detach().to(dtype=torch.float64)
-        mse, kl = heldout_errors(S, Y)
-        S_np = S.cpu().numpy()
+        S_np = fitted.signatures.detach().to("cpu", torch.float64).numpy()
+        mse, kl = heldout_errors(S_np, Y)
         fitted_sigs[model] = S_np
         seconds = fitted.settings["seconds"]
         for i in range(n_splits):

@@ -4,7 +4,9 @@
 
 1. resampling (:func:`resample_counts`, one multinomial draw per sample keeping its total) and
    normalisation of hypermutated samples (:mod:`sigfactor.normalize`);
-2. all restarts of one rank fitted as one batch (:func:`sigfactor.models.fit`);
+2. all restarts of one rank fitted as one batch (:func:`sigfactor.models._restarts.fit_restarts`:
+   KL NMF on the CPU in sigfactor's compiled kernels without importing PyTorch, any other
+   model, loss or device through :func:`sigfactor.models.fit`);
 3. consensus signatures and stability (:mod:`sigfactor.consensus`);
 4. exposures refitted to the real counts (:mod:`sigfactor.refit`) and per-sample errors
    (:func:`sample_statistics`);
@@ -40,17 +42,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import channels as ch
 from ._meta import plain, versions
-from ._validation import check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype
+from ._validation import check_choice, check_counts, check_int, check_positive_float, device_type, dtype_name
 from .catalogue import Catalogue, _is_anndata, as_catalogue
 from .consensus import consensus
 from .decompose import decompose, describe
 from .matching import match_signatures
-from .models import MODELS, fit, signature_names
-from .models._driver import thread_count, torch_threads
+from .models._base import MODELS, signature_names
+from .models._restarts import fit_restarts
 from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
 from .refit import nnls, refit_kl
 from .selection import select_rank
@@ -94,6 +95,8 @@ class RankSolution:
     """Fraction of restarts that met the tolerance."""
     fit_seed: int
     seconds: float
+    threads: int | None = None
+    """CPU threads of the fits (None on a GPU)."""
     cosmic_matches: pd.DataFrame | None = None
 
 
@@ -272,10 +275,7 @@ def sample_statistics(X: np.ndarray, X_hat: np.ndarray, samples) -> pd.DataFrame
 
 def refit_exposures(signatures: np.ndarray, counts_cs: np.ndarray, loss: str) -> np.ndarray:
     """Exposures (k x samples) of channels x samples counts to channels x k signatures, float64."""
-    S = torch.as_tensor(signatures, dtype=torch.float64)
-    Y = torch.as_tensor(counts_cs, dtype=torch.float64)
-    H = nnls(S, Y) if loss == "frobenius" else refit_kl(S, Y)
-    return H.numpy()
+    return nnls(signatures, counts_cs) if loss == "frobenius" else refit_kl(signatures, counts_cs)
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -327,13 +327,6 @@ def cosmic_solution(signatures: pd.DataFrame, decompositions: dict, reference: p
 
 # ---- orchestration -----------------------------------------------------------------------------
 
-def _threads(threads, V: torch.Tensor, model: str, loss: str) -> int:
-    """CPU threads for the fits: ``threads`` if given, else the engine's rule (see extract)."""
-    if threads is not None:
-        return check_int("threads", threads, low=1)
-    return thread_count(V, V.shape[0], model=model, loss=loss)
-
-
 def _progress_bar(enabled: bool, total: int):
     if not enabled:
         return None
@@ -353,15 +346,14 @@ def _iteration_hook(bar, rank: int):
     return hook
 
 
-def _fit_rank(V: torch.Tensor, counts_cs: np.ndarray, rank: int, *, model: str,
-              loss: str, n_restarts: int, seed: int, refit_loss: str, names: list[str],
-              channels: pd.Index, samples: pd.Index, engine: dict, bar) -> RankSolution:
+def _fit_rank(V: np.ndarray, counts_cs: np.ndarray, rank: int, *, n_restarts: int, seed: int,
+              refit_loss: str, names: list[str], channels: pd.Index, samples: pd.Index, engine: dict,
+              bar) -> RankSolution:
     """Restarts, consensus, refit and errors at one rank."""
     started = time.perf_counter()
     hook = None if bar is None else _iteration_hook(bar, rank)
-    fitted = fit(V, rank, model=model, loss=loss, n_restarts=n_restarts, seed=seed, progress=hook, **engine)
-    S = fitted.signatures.detach().to("cpu", torch.float64).numpy()
-    cons = consensus(S, start=fitted.best_index)
+    fitted = fit_restarts(V, rank, n_restarts=n_restarts, seed=seed, progress=hook, **engine)
+    cons = consensus(fitted.signatures, start=fitted.best_index)
     H = refit_exposures(cons.signatures, counts_cs, refit_loss)
     stats = sample_statistics(counts_cs, cons.signatures @ H, samples)
     if bar is not None:
@@ -372,22 +364,22 @@ def _fit_rank(V: torch.Tensor, counts_cs: np.ndarray, rank: int, *, model: str,
         exposures=pd.DataFrame(H.T, index=samples, columns=names),
         stability=pd.Series(cons.stability, index=names, name="stability"),
         sample_stats=stats,
-        restart_loss=fitted.loss.detach().cpu().double().numpy(),
-        restart_iterations=fitted.n_iter.detach().cpu().numpy(),
-        converged=float(fitted.converged.float().mean()),
+        restart_loss=fitted.loss,
+        restart_iterations=fitted.n_iter,
+        converged=float(fitted.converged.mean()),
         fit_seed=seed,
+        threads=fitted.threads,
         seconds=time.perf_counter() - started,
     )
 
 
-def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, model, loss, n_restarts, refit_loss, engine,
-               progress) -> dict:
+def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, engine, progress) -> dict:
     """Every rank's :class:`RankSolution`, with a progress bar over ranks x restarts."""
     bar = _progress_bar(progress, len(rank_list) * n_restarts)
     solutions = {}
     try:
         for k in rank_list:
-            solutions[k] = _fit_rank(V, counts_cs, k, model=model, loss=loss, n_restarts=n_restarts,
+            solutions[k] = _fit_rank(V, counts_cs, k, n_restarts=n_restarts,
                                      seed=rank_seed(seed, k), refit_loss=refit_loss,
                                      names=signature_names(k, cat.kind), channels=cat.channels,
                                      samples=cat.samples, engine=engine, bar=bar)
@@ -458,15 +450,17 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     dtype : {'float32', 'float64'}
         Working precision of the fits (consensus, refits and statistics use float64).
     threads : int, optional
-        CPU threads for the fits (restored afterwards). By default PyTorch's setting. The
-        PyTorch updates (Frobenius, convex NMF, AE-NMF) get one thread when the batch of
+        CPU threads for the fits (restored afterwards). By default every CPU the process may
+        use (:func:`sigfactor.models._base.default_threads`: PyTorch's setting once PyTorch
+        is loaded, else ``OMP_NUM_THREADS`` or the CPU count). The PyTorch updates (Frobenius, convex NMF, AE-NMF) get one thread when the batch of
         resampled catalogues is small (under :data:`sigfactor.models._driver.SMALL_BATCH`
         entries, e.g. 100 x 96 x 21 for the 21 breast genomes): on such small matrices extra
         threads gain nothing on an idle machine and, when other processes share the cores,
         OpenMP's spinning makes each iteration many times slower (measured: ranks 1-5 x 10
         restarts of the 21 breast genomes took 2 s with one thread and 66-80 s with two on a
         busy 2-core machine). KL NMF on the CPU runs in sigfactor's kernels, whose threads
-        block instead of spinning, and always gets PyTorch's setting.
+        block instead of spinning, and always gets the default; it runs without importing
+        PyTorch (:mod:`sigfactor.models._restarts`).
     key_added : str
         With AnnData input, where results are written: ``adata.varm[f"{key_added}_signatures"]``
         (channels x k), ``adata.obsm[f"{key_added}_exposures"]`` (samples x k) and
@@ -500,7 +494,13 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     if not isinstance(key_added, str) or not key_added:
         raise ValueError(f"key_added={key_added!r} is not valid; expected a non-empty string.")
     rank_list = parse_ranks(ranks)
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    dt = dtype_name(dtype)
+    if device_type(device) == "cpu":       # answered without importing PyTorch where possible
+        dev = "cpu"
+    else:
+        from ._validation import resolve_device
+
+        dev = str(resolve_device(device))
     cat = as_catalogue(data, name="data")
     counts = np.asarray(cat.counts, dtype=np.float64)
     check_counts("data", counts, sample_names=list(cat.samples), samples_axis=0)
@@ -518,39 +518,36 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     else:
         V = counts_cs[None]
     cutoff = gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels) if normalization == "gmm" else None
-    V = torch.as_tensor(V, dtype=torch.float64)
     V, _ = normalize(V, normalization, cutoff)     # exposures are refitted to the real counts below
-    V = V.to(device=dev, dtype=dt)
 
-    # 2-4. restarts, consensus, refit, per rank
-    engine = {"max_iter": max_iter, "tol": tol, "check_every": check_every}
-    n_threads = _threads(threads, V, model, loss)
-    with torch_threads(n_threads):
-        solutions = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, model=model, loss=loss,
-                               n_restarts=n_restarts, refit_loss=refit_loss, engine=engine, progress=progress)
+    # 2-4. restarts (in the CPU kernels or PyTorch: models._restarts), consensus, refit, per rank
+    engine = {"model": model, "loss": loss, "device": dev, "dtype": dt, "threads": threads,
+              "max_iter": max_iter, "tol": tol, "check_every": check_every}
+    solutions = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, n_restarts=n_restarts,
+                           refit_loss=refit_loss, engine=engine, progress=progress)
 
-        # 5. rank selection
-        table = _rank_table(solutions, counts_cs)
-        selection = select_rank(table["avg_stability"], table["min_stability"],
-                                {k: s.sample_stats["L2_Norm_%"].to_numpy() for k, s in solutions.items()})
-        table = table.join(selection.table[["stable", "considered", "p_value", "chosen"]])
-        chosen = solutions[selection.rank]
+    # 5. rank selection
+    table = _rank_table(solutions, counts_cs)
+    selection = select_rank(table["avg_stability"], table["min_stability"],
+                            {k: s.sample_stats["L2_Norm_%"].to_numpy() for k, s in solutions.items()})
+    table = table.join(selection.table[["stable", "considered", "p_value", "chosen"]])
+    chosen = solutions[selection.rank]
 
-        # 6. COSMIC
-        for sol in solutions.values():
-            sol.cosmic_matches = match_signatures(sol.signatures, ref)
-        decompositions = decompose(chosen.signatures, ref)
-        cosmic_sigs = cosmic_solution(chosen.signatures, decompositions, ref)
-        cosmic_exp = refit_exposures(cosmic_sigs.to_numpy(np.float64), counts_cs, refit_loss)
+    # 6. COSMIC
+    for sol in solutions.values():
+        sol.cosmic_matches = match_signatures(sol.signatures, ref)
+    decompositions = decompose(chosen.signatures, ref)
+    cosmic_sigs = cosmic_solution(chosen.signatures, decompositions, ref)
+    cosmic_exp = refit_exposures(cosmic_sigs.to_numpy(np.float64), counts_cs, refit_loss)
 
     settings = {
         "arguments": {"ranks": rank_list, "model": model, "loss": loss, "n_restarts": n_restarts,
                       "resample": bool(resample), "normalization": normalization, "seed": seed,
                       "device": str(device), "refit_loss": refit_loss, "max_iter": max_iter, "tol": tol,
-                      "check_every": check_every, "dtype": str(dt).replace("torch.", ""),
+                      "check_every": check_every, "dtype": dt,
                       "reference": reference if isinstance(reference, (str, type(None))) else
                       (str(reference) if isinstance(reference, os.PathLike) else "DataFrame")},
-        "device": str(dev), "threads": n_threads if dev.type == "cpu" else None,
+        "device": dev, "threads": solutions[rank_list[0]].threads,
         "normalization_cutoff": cutoff,
         "seeds": {"seed": seed, "resample_seed": r_seed,
                   "rank_seeds": {str(k): s.fit_seed for k, s in solutions.items()}},

@@ -20,7 +20,6 @@ per-sample scale factor (:func:`scale_factors`).
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ._validation import check_choice
 
@@ -96,37 +95,39 @@ def gmm_cutoff(totals, manual_cutoff: float) -> float:
     return min(cutoff, float(manual_cutoff))
 
 
-def scale_factors(totals: torch.Tensor, method: str, cutoff: float | None = None) -> torch.Tensor:
+def scale_factors(totals: np.ndarray, method: str, cutoff: float | None = None) -> np.ndarray:
     """Per-sample factors ``f`` such that the normalised catalogue is ``V * f``.
 
     Parameters
     ----------
-    totals : torch.Tensor
+    totals : numpy.ndarray
         ``(..., samples)`` totals of the catalogues to normalise.
     method : {'gmm', 'log2', 'none'}
     cutoff : float, optional
         The ``gmm`` cutoff (required for ``'gmm'``).
     """
     check_choice("normalization", method, NORMALIZATIONS)
-    safe = totals.clamp_min(1.0)
+    totals = np.asarray(totals, dtype=np.float64)
+    safe = np.maximum(totals, 1.0)
     if method == "none":
-        return torch.ones_like(totals)
+        return np.ones_like(totals)
     if method == "log2":
         # log2(1) = 0 would erase a one-mutation sample; keep such samples at a total of 1.
-        return torch.where(totals > 2, torch.log2(safe) / safe, 1.0 / safe)
+        return np.where(totals > 2, np.log2(safe) / safe, 1.0 / safe)
     if cutoff is None:
         raise ValueError("normalization='gmm' needs a cutoff; compute it with gmm_cutoff(totals, manual_cutoff).")
-    return torch.where(totals > cutoff, cutoff / safe, torch.ones_like(totals))
+    return np.where(totals > cutoff, cutoff / safe, 1.0)
 
 
-def normalize(V: torch.Tensor, method: str, cutoff: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalise catalogues ``V`` (``(..., channels, samples)``).
+def normalize(V: np.ndarray, method: str, cutoff: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise catalogues ``V`` (``(..., channels, samples)``), in float64.
 
     Returns
     -------
-    (torch.Tensor, torch.Tensor)
+    (numpy.ndarray, numpy.ndarray)
         The normalised catalogues and the factors ``(..., samples)`` applied to each sample;
         exposures fitted to the normalised data are mapped back with ``H / factors``.
     """
-    factors = scale_factors(V.sum(dim=-2), method, cutoff)
-    return V * factors.unsqueeze(-2), factors
+    V = np.asarray(V, dtype=np.float64)
+    factors = scale_factors(V.sum(axis=-2), method, cutoff)
+    return V * factors[..., None, :], factors

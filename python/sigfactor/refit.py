@@ -1,37 +1,41 @@
 """Exposures for given signatures: batched non-negative least squares and KL (Poisson) refits.
 
-Tensor functions take signatures ``(..., channels, k)`` and catalogues ``(..., channels, n)``
+Array functions take signatures ``(..., channels, k)`` and catalogues ``(..., channels, n)``
 and return exposures ``(..., k, n)``; leading dimensions broadcast, so many catalogues (splits,
 restarts) are refitted at once. :func:`refit` is the labelled public entry.
+
+Refits run in float64 with numpy: their problems are k x n (a few signatures, the samples),
+small next to the fits, and exact solutions need double precision. They run the same on every
+device and need no PyTorch.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ._validation import check_choice, check_counts, resolve_device, resolve_dtype
-from .models._driver import tiny
+from ._validation import check_choice, check_counts
 
 __all__ = ["nnls", "refit_kl", "refit"]
 
+_EPS = float(np.finfo(np.float64).eps)
 
-def _exact_on_support(G: torch.Tensor, B: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+
+def _exact_on_support(G: np.ndarray, B: np.ndarray, H: np.ndarray) -> np.ndarray:
     """Solve the normal equations restricted to each column's support ``H > 0``.
 
     Columns are independent problems: ``(G_PP) h_P = B_P`` with ``h`` zero off ``P``. Returns
     the solution for every column (callers keep it only where it is feasible and optimal).
     """
-    P = (H > 0).to(G.dtype).transpose(-1, -2).unsqueeze(-1)            # (..., n, k, 1)
-    Gb = G.unsqueeze(-3)                                                  # (..., 1, k, k)
-    M = Gb * P * P.transpose(-1, -2) + torch.diag_embed(1.0 - P.squeeze(-1))
-    rhs = B.transpose(-1, -2).unsqueeze(-1) * P                           # (..., n, k, 1)
-    sol = torch.linalg.solve(M, rhs).squeeze(-1).transpose(-1, -2)      # (..., k, n)
-    return sol * P.squeeze(-1).transpose(-1, -2)
+    P = np.swapaxes(H > 0, -1, -2).astype(G.dtype)[..., None]            # (..., n, k, 1)
+    k = G.shape[-1]
+    M = G[..., None, :, :] * P * np.swapaxes(P, -1, -2) + np.eye(k) * (1.0 - P)   # (..., n, k, k)
+    rhs = np.swapaxes(B, -1, -2)[..., None] * P                           # (..., n, k, 1)
+    sol = np.swapaxes(np.linalg.solve(M, rhs)[..., 0], -1, -2)            # (..., k, n)
+    return sol * np.swapaxes(P[..., 0], -1, -2)
 
 
-def nnls(S: torch.Tensor, Y: torch.Tensor, *, max_iter: int = 2000, tol: float | None = None) -> torch.Tensor:
-    """Non-negative least squares ``min_H ||Y - S H||_F, H >= 0``, batched.
+def nnls(S, Y, *, max_iter: int = 2000, tol: float = 1e-10) -> np.ndarray:
+    """Non-negative least squares ``min_H ||Y - S H||_F, H >= 0``, batched, in float64.
 
     Coordinate descent on the normal equations (one sweep updates each of the ``k`` rows of
     ``H`` exactly, given the others) until the largest change is below ``tol`` times the largest
@@ -41,70 +45,71 @@ def nnls(S: torch.Tensor, Y: torch.Tensor, *, max_iter: int = 2000, tol: float |
 
     Parameters
     ----------
-    S : torch.Tensor
+    S : array-like
         Signatures, ``(..., channels, k)``.
-    Y : torch.Tensor
-        Catalogues, ``(..., channels, n)``, same dtype and device.
+    Y : array-like
+        Catalogues, ``(..., channels, n)``.
 
     Returns
     -------
-    torch.Tensor
+    numpy.ndarray
         Exposures ``(..., k, n)``.
     """
-    if tol is None:
-        tol = 1e-10 if S.dtype == torch.float64 else 1e-6
-    St = S.transpose(-1, -2)
+    S = np.asarray(S, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    St = np.swapaxes(S, -1, -2)
     G = St @ S
     B = St @ Y
     k = G.shape[-1]
-    diag = G.diagonal(dim1=-2, dim2=-1).clamp_min(tiny(G.dtype))
-    H = (B / diag.unsqueeze(-1)).clamp_min(0) / k
+    diag = np.maximum(np.diagonal(G, axis1=-2, axis2=-1), _EPS)
+    H = np.maximum(B / diag[..., None], 0.0) / k
     for _ in range(max_iter):
-        change = torch.zeros((), dtype=G.dtype, device=G.device)
+        change = 0.0
         for j in range(k):
-            grad = B[..., j, :] - (G[..., j, :].unsqueeze(-2) @ H).squeeze(-2)
-            new = (H[..., j, :] + grad / diag[..., j].unsqueeze(-1)).clamp_min(0)
-            change = torch.maximum(change, (new - H[..., j, :]).abs().max())
+            grad = B[..., j, :] - (G[..., j:j + 1, :] @ H)[..., 0, :]
+            new = np.maximum(H[..., j, :] + grad / diag[..., j, None], 0.0)
+            change = max(change, float(np.abs(new - H[..., j, :]).max()))
             H[..., j, :] = new
-        if change <= tol * H.abs().max().clamp_min(tiny(G.dtype)):
+        if change <= tol * max(float(np.abs(H).max()), _EPS):
             break
     exact = _exact_on_support(G, B, H)
     grad = G @ exact - B                                # gradient of 1/2||Y - S H||^2
-    scale = B.abs().amax(dim=-2, keepdim=True).clamp_min(tiny(G.dtype))
-    slack = 1e-6 if G.dtype == torch.float64 else 1e-3
-    optimal = ((exact >= 0) & ((exact > 0) | (grad >= -slack * scale))).all(dim=-2, keepdim=True)
-    return torch.where(optimal, exact, H)
+    scale = np.maximum(np.abs(B).max(axis=-2, keepdims=True), _EPS)
+    optimal = ((exact >= 0) & ((exact > 0) | (grad >= -1e-6 * scale))).all(axis=-2, keepdims=True)
+    return np.where(optimal, exact, H)
 
 
-def refit_kl(S: torch.Tensor, Y: torch.Tensor, *, max_iter: int = 5000, tol: float = 1e-8) -> torch.Tensor:
-    """Exposures minimising the generalized KL divergence (Poisson likelihood), batched.
+def refit_kl(S, Y, *, max_iter: int = 5000, tol: float = 1e-8) -> np.ndarray:
+    """Exposures minimising the generalized KL divergence (Poisson likelihood), batched, float64.
 
     Multiplicative updates of ``H`` with ``S`` fixed, started from the NNLS solution (floored
     so that every entry can move) and run until the relative change of the divergence is below
     ``tol``.
     """
-    eps = tiny(S.dtype)
-    H = nnls(S, Y).clamp_min(eps) + eps
-    denom = S.sum(dim=-2).unsqueeze(-1).clamp_min(eps)
-    St = S.transpose(-1, -2)
+    S = np.asarray(S, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    H = np.maximum(nnls(S, Y), _EPS) + _EPS
+    denom = np.maximum(S.sum(axis=-2), _EPS)[..., None]
+    St = np.swapaxes(S, -1, -2)
+    positive = Y > 0
+    log_Y = np.log(np.where(positive, Y, 1.0))
 
     def divergence(H_):
-        Y_hat = (S @ H_).clamp_min(eps)
-        return (torch.where(Y > 0, Y * torch.log(Y.clamp_min(eps) / Y_hat), torch.zeros_like(Y_hat)) - Y + Y_hat).sum()
+        Y_hat = np.maximum(S @ H_, _EPS)
+        return float((np.where(positive, Y * (log_Y - np.log(Y_hat)), 0.0) - Y + Y_hat).sum())
 
     prev = divergence(H)
     for it in range(max_iter):
-        H = H * (St @ (Y / (S @ H).clamp_min(eps))) / denom
+        H = H * (St @ (Y / np.maximum(S @ H, _EPS))) / denom
         if it % 10 == 9:
             cur = divergence(H)
-            if (prev - cur).abs() <= tol * prev.abs().clamp_min(eps):
+            if abs(prev - cur) <= tol * max(abs(prev), _EPS):
                 break
             prev = cur
     return H
 
 
-def refit(X, signatures: pd.DataFrame, *, loss: str = "frobenius", device="auto",
-          dtype="float64") -> pd.DataFrame:
+def refit(X, signatures: pd.DataFrame, *, loss: str = "frobenius") -> pd.DataFrame:
     """Exposures of each sample to the given signatures.
 
     Parameters
@@ -136,9 +141,6 @@ def refit(X, signatures: pd.DataFrame, *, loss: str = "frobenius", device="auto"
         )
     counts = np.asarray(cat.counts, dtype=np.float64)
     check_counts("X", counts, sample_names=list(cat.samples), samples_axis=0)
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
-    S = torch.as_tensor(sigs.loc[list(cat.channels)].to_numpy(np.float64), dtype=dt, device=dev)
-    Y = torch.as_tensor(counts.T.copy(), dtype=dt, device=dev)
-    H = nnls(S, Y) if loss == "frobenius" else refit_kl(S, Y)
-    return pd.DataFrame(H.T.cpu().numpy().astype(np.float64), index=pd.Index(cat.samples),
-                        columns=sigs.columns)
+    S = sigs.loc[list(cat.channels)].to_numpy(np.float64)
+    H = nnls(S, counts.T) if loss == "frobenius" else refit_kl(S, counts.T)
+    return pd.DataFrame(H.T, index=pd.Index(cat.samples), columns=sigs.columns)

@@ -8,7 +8,8 @@ import torch
 
 import sigfactor
 from sigfactor.models import ConvergenceWarning, nmf
-from sigfactor.models._driver import LOSSES, generators, restart_seeds, tiny
+from sigfactor.models._base import restart_seeds
+from sigfactor.models._driver import LOSSES, generators, tiny
 from sigfactor.models._kl_cpu import Runs, _fast_log, kl_losses, kl_run
 
 TOL = {"float32": 2e-5, "float64": 1e-11}
@@ -161,3 +162,35 @@ def test_warm_up_compiles_both_dtypes():
     from sigfactor.models._kl_cpu import warm_up
 
     warm_up()
+
+
+_FIT_SCRIPT = """
+import sys, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+import sigfactor
+from sigfactor.models._base import Streams, batch_means, nmf_random_init, restart_seeds
+from sigfactor.models._kl_cpu import fit_kl
+V = np.asarray(sigfactor.datasets.breast21().counts, dtype=np.float32).T[None].copy()
+W, H = nmf_random_init(batch_means(V), V.shape[-2:], 3, Streams(restart_seeds(0, 2)))
+run = fit_kl(V, W.astype(np.float32), H.astype(np.float32), max_iter=40, tol=0.0, check_every=10)
+np.savez(sys.argv[1], W=run.W, H=run.H, trace=run.trace)
+"""
+
+
+def test_kernels_compiled_in_the_process_equal_the_cached_ones(tmp_path):
+    """The first run after a compile must give what every later run (loading numba's cache)
+    gives: with LLVM free to fuse multiply-adds they differed (W by 1e-4 after 50 steps)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    script = tmp_path / "fit.py"
+    script.write_text(_FIT_SCRIPT)
+    for name in ("compiled", "cached"):
+        subprocess.run([sys.executable, str(script), str(tmp_path / f"{name}.npz")], env=env, check=True)
+    compiled, cached = np.load(tmp_path / "compiled.npz"), np.load(tmp_path / "cached.npz")
+    assert any((tmp_path / "cache").rglob("*.nbc"))            # the second run had a cache to load
+    for key in ("W", "H", "trace"):
+        np.testing.assert_array_equal(compiled[key], cached[key])

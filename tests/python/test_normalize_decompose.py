@@ -2,7 +2,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from sigfactor.decompose import ARTEFACTS, decompose_signature, describe
 from sigfactor.normalize import gmm_cutoff, normalize
@@ -23,19 +22,28 @@ def test_gmm_cutoff_of_one_population_is_mean_plus_two_sd():
 
 
 def test_gmm_scales_only_samples_above_the_cutoff():
-    V = torch.tensor([[10.0, 300.0], [30.0, 700.0]])     # channels x samples: totals 40 and 1000
+    V = np.array([[10.0, 300.0], [30.0, 700.0]])     # channels x samples: totals 40 and 1000
     out, f = normalize(V, "gmm", 100.0)
-    torch.testing.assert_close(out[:, 0], V[:, 0])
-    assert out[:, 1].sum().item() == pytest.approx(100.0)
-    torch.testing.assert_close(out[:, 1] / out[:, 1].sum(), V[:, 1] / V[:, 1].sum())
-    torch.testing.assert_close(out / f, V)              # the factors map back
+    np.testing.assert_allclose(out[:, 0], V[:, 0])
+    assert out[:, 1].sum() == pytest.approx(100.0)
+    np.testing.assert_allclose(out[:, 1] / out[:, 1].sum(), V[:, 1] / V[:, 1].sum())
+    np.testing.assert_allclose(out / f, V)              # the factors map back
+
+
+def test_normalize_is_batched_over_leading_dimensions():
+    V = np.array([[[10.0, 300.0], [30.0, 700.0]], [[1.0, 5.0], [1.0, 5.0]]])
+    out, f = normalize(V, "log2")
+    assert out.shape == V.shape and f.shape == (2, 2)
+    np.testing.assert_allclose(out[1], normalize(V[1], "log2")[0])
+    assert f[1, 0] == 0.5                                # totals of 2 or less become 1
+    np.testing.assert_allclose(out.sum(axis=-2)[0], np.log2(V.sum(axis=-2)[0]))
 
 
 def test_log2_and_none():
-    V = torch.tensor([[10.0, 300.0], [22.0, 724.0]])
+    V = np.array([[10.0, 300.0], [22.0, 724.0]])
     out, _ = normalize(V, "log2")
-    torch.testing.assert_close(out.sum(0), torch.log2(V.sum(0)))
-    torch.testing.assert_close(normalize(V, "none")[0], V)
+    np.testing.assert_allclose(out.sum(0), np.log2(V.sum(0)))
+    np.testing.assert_allclose(normalize(V, "none")[0], V)
     with pytest.raises(ValueError, match="normalization='z'"):
         normalize(V, "z")
     with pytest.raises(ValueError, match="cutoff"):

@@ -8,68 +8,35 @@ restart dimension.
 from __future__ import annotations
 
 import contextlib
-import sys
-import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict
 
 import numpy as np
 import torch
 
+from ._base import Streams, default_threads, warn_not_converged
+
 State = Dict[str, torch.Tensor]
 
 
-class ConvergenceWarning(UserWarning):
-    """Some restarts reached ``max_iter`` before their relative loss change fell below ``tol``."""
+def generators(seeds: np.ndarray) -> Streams:
+    """One random stream per restart (:class:`._base.Streams`). Draws are made on the CPU in
+    float64, then moved, so the initial values do not depend on the device or the working
+    dtype, nor on whether PyTorch runs the fit."""
+    return Streams(seeds)
 
 
-def restart_seeds(seed, n_restarts: int) -> np.ndarray:
-    """Per-restart seeds from one seed.
-
-    An integer seed gives ``n_restarts`` 32-bit seeds from ``numpy.random.SeedSequence(seed)``;
-    asking for more restarts extends the list (the first seeds stay the same). A sequence of
-    integers is taken as the per-restart seeds themselves, so restart ``i`` of a batch can be
-    rerun alone with ``seed=[seeds[i]]``.
-    """
-    if isinstance(seed, (list, tuple, np.ndarray)):
-        seeds = np.asarray(seed)
-        if seeds.ndim != 1 or seeds.size != n_restarts or not np.issubdtype(seeds.dtype, np.integer):
-            raise ValueError(
-                f"seed={list(seed)!r} is not valid; expected one integer or a list of "
-                f"n_restarts={n_restarts} integers."
-            )
-        if (seeds < 0).any():
-            raise ValueError(f"seed={list(seed)!r} is not valid; expected non-negative integers.")
-        return seeds.astype(np.uint64)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r} is not valid; expected a non-negative integer or a list of them.")
-    return np.random.SeedSequence(int(seed)).generate_state(n_restarts).astype(np.uint64)
-
-
-def generators(seeds: np.ndarray) -> list[torch.Generator]:
-    """One CPU generator per restart. Draws are made on the CPU in float64, then moved, so the
-    initial values do not depend on the device or the working dtype."""
-    return [torch.Generator().manual_seed(int(s)) for s in seeds]
-
-
-def uniform(gens: list[torch.Generator], shape: tuple, high, *, like: torch.Tensor) -> torch.Tensor:
-    """Stack of ``U(0, high)`` draws, one per generator, on ``like``'s device and dtype.
+def uniform(streams: Streams, shape: tuple, high, *, like: torch.Tensor) -> torch.Tensor:
+    """Stack of ``U(0, high)`` draws, one per stream, on ``like``'s device and dtype.
 
     ``high`` is a float or a length-R sequence (one scale per restart).
     """
-    draws = torch.stack([torch.rand(shape, generator=g, dtype=torch.float64) for g in gens])
-    high = torch.as_tensor(high, dtype=torch.float64).reshape(-1, *([1] * len(shape)))
-    return (draws * high).to(device=like.device, dtype=like.dtype)
+    return torch.from_numpy(streams.uniform(shape, high)).to(device=like.device, dtype=like.dtype)
 
 
 def tiny(dtype: torch.dtype) -> float:
     """The epsilon that keeps denominators and logarithms finite for ``dtype``."""
     return float(torch.finfo(dtype).eps)
-
-
-def batch_mean(V: torch.Tensor) -> torch.Tensor:
-    """Mean entry of each catalogue in the batch, as float64 on the CPU (shape ``(B,)``)."""
-    return V.detach().to("cpu", torch.float64).mean(dim=(-2, -1))
 
 
 def per_restart(values: torch.Tensor, n_restarts: int) -> torch.Tensor:
@@ -161,9 +128,9 @@ def thread_count(V: torch.Tensor, n_restarts: int, threads: int | None = None, *
     if threads is not None:
         return threads
     if V.device.type != "cpu" or (model == "nmf" and loss == "kl"):
-        return torch.get_num_threads()
+        return default_threads()
     size = n_restarts * V.shape[-1] * V.shape[-2]
-    return 1 if size < SMALL_BATCH else torch.get_num_threads()
+    return 1 if size < SMALL_BATCH else default_threads()
 
 
 @contextlib.contextmanager
@@ -175,27 +142,6 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def warn_not_converged(not_converged: int, n_restarts: int, max_iter: int, tol: float) -> None:
-    """One :class:`ConvergenceWarning` with the count of restarts that hit ``max_iter``,
-    reported at the user's call (the first frame outside sigfactor), whichever entry point
-    (``factorize``, ``fit``, ``extract``, ``compare_models``) led here."""
-    if not_converged:
-        warnings.warn(
-            f"{not_converged} of {n_restarts} restart(s) did not converge within max_iter={max_iter} "
-            f"iterations (tol={tol:g}); increase max_iter or loosen tol.",
-            ConvergenceWarning,
-            stacklevel=_user_stacklevel(),
-        )
-
-
-def _user_stacklevel() -> int:
-    """``stacklevel`` for :func:`warnings.warn`, called from here, that points past sigfactor."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "sigfactor":
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _advance(V, state, step, objective, n_steps):

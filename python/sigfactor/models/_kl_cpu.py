@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -32,7 +33,26 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-_JIT = dict(nogil=True, fastmath=True, error_model="numpy", cache=True)
+from ._base import warn_not_converged
+
+_FAST = {"nnan", "ninf", "nsz", "arcp", "afn", "reassoc"}
+"""fastmath without ``contract``: LLVM may not fuse a multiply and an add on its own. It made
+those choices differently for code compiled in the process and code loaded from numba's
+cache (measured: W differed by 1e-4 after 50 float32 iterations), so the first run after a
+compile disagreed with every later one. Fused multiply-adds are written out (:func:`_fma`)."""
+_JIT = dict(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (LLVM's ``llvm.fma``; vectorised with the loops around it)."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
 
 
 @numba.njit(inline="always", **_JIT)
@@ -46,12 +66,13 @@ def _lincomb(rows, coef, col, r, k):
     while c + 4 <= k:
         a0, a1, a2, a3 = coef[c, col], coef[c + 1, col], coef[c + 2, col], coef[c + 3, col]
         for t in range(size):
-            r[t] += rows[c, t] * a0 + rows[c + 1, t] * a1 + rows[c + 2, t] * a2 + rows[c + 3, t] * a3
+            r[t] = _fma(rows[c + 3, t], a3, _fma(rows[c + 2, t], a2, _fma(rows[c + 1, t], a1,
+                                                                           _fma(rows[c, t], a0, r[t]))))
         c += 4
     while c < k:
         a0 = coef[c, col]
         for t in range(size):
-            r[t] += rows[c, t] * a0
+            r[t] = _fma(rows[c, t], a0, r[t])
         c += 1
 
 
@@ -65,22 +86,22 @@ def _ratio_row(X, a, F, U, eps, r):
         _lincomb(U, F, a, r, c)
         b0, b1, b2, b3 = F[c, a], F[c + 1, a], F[c + 2, a], F[c + 3, a]
         for t in range(size):
-            d = r[t] + U[c, t] * b0 + U[c + 1, t] * b1 + U[c + 2, t] * b2 + U[c + 3, t] * b3
+            d = _fma(U[c + 3, t], b3, _fma(U[c + 2, t], b2, _fma(U[c + 1, t], b1, _fma(U[c, t], b0, r[t]))))
             r[t] = X[a, t] / (d if d > eps else eps)
     elif k == 4:  # ranks 1 to 4 spelled out: constant row indices let the loops vectorise
         b0, b1, b2, b3 = F[0, a], F[1, a], F[2, a], F[3, a]
         for t in range(size):
-            d = U[0, t] * b0 + U[1, t] * b1 + U[2, t] * b2 + U[3, t] * b3
+            d = _fma(U[3, t], b3, _fma(U[2, t], b2, _fma(U[1, t], b1, U[0, t] * b0)))
             r[t] = X[a, t] / (d if d > eps else eps)
     elif k == 3:
         b0, b1, b2 = F[0, a], F[1, a], F[2, a]
         for t in range(size):
-            d = U[0, t] * b0 + U[1, t] * b1 + U[2, t] * b2
+            d = _fma(U[2, t], b2, _fma(U[1, t], b1, U[0, t] * b0))
             r[t] = X[a, t] / (d if d > eps else eps)
     elif k == 2:
         b0, b1 = F[0, a], F[1, a]
         for t in range(size):
-            d = U[0, t] * b0 + U[1, t] * b1
+            d = _fma(U[1, t], b1, U[0, t] * b0)
             r[t] = X[a, t] / (d if d > eps else eps)
     else:
         b0 = F[0, a]
@@ -97,7 +118,7 @@ def _accumulate(num, coef, col, r):
     for c in range(k):
         a = coef[c, col]
         for t in range(size):
-            num[c, t] += a * r[t]
+            num[c, t] = _fma(a, r[t], num[c, t])
 
 
 @numba.njit(**_JIT)
@@ -154,7 +175,7 @@ def _float(typingctx, b):
     return (types.float32 if single else types.float64)(b), codegen
 
 
-@overload(_fast_log, jit_options=dict(fastmath=True, error_model="numpy"))
+@overload(_fast_log, jit_options=dict(fastmath=_FAST, error_model="numpy"))
 def _fast_log_impl(x):
     """``x = 2^e m`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` read from the bits, and
     ``log m = 2 atanh(s)``, ``s = (m - 1) / (m + 1)``, ``|s| < 0.172``, by its odd series: to
@@ -311,6 +332,59 @@ def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every
     tail = (dt(eps), dt(np.finfo(Wt.dtype).eps), dt(tol), int(check_every), int(max_iter), int(max_checks),
             runs.n_iter, runs.n_checks, runs.loss, runs.done, runs.converged, runs.trace)
     _over_restarts(_runs, np.flatnonzero(~runs.done), threads, (V, Vt, cat, Wt, H), tail)
+
+
+class KLFit(NamedTuple):
+    """What :func:`fit_kl` returns (numpy arrays; shapes as :class:`~._driver.RunResult`)."""
+
+    W: np.ndarray
+    H: np.ndarray
+    loss: np.ndarray
+    n_iter: np.ndarray
+    converged: np.ndarray
+    trace: np.ndarray
+    trace_iter: np.ndarray
+
+
+def fit_kl(V: np.ndarray, W: np.ndarray, H: np.ndarray, *, max_iter: int, tol: float, check_every: int,
+           progress=None, threads: int = 1) -> KLFit:
+    """KL NMF of every restart to convergence in the kernels, from initial ``W`` and ``H``.
+
+    The stopping rule, counters and loss trace are those of :func:`~._driver.iterate`; a
+    :class:`~._base.ConvergenceWarning` counts the restarts that reached ``max_iter``.
+
+    Parameters
+    ----------
+    V : ndarray, shape (B, channels, samples)
+        ``B`` 1 (shared by every restart) or R (one catalogue per restart); float32 or float64.
+    W, H : ndarray, shapes (R, channels, k) and (R, k, samples)
+        Initial values, in ``V``'s dtype (not modified).
+    max_iter, tol, check_every : int, float, int
+    progress : callable, optional
+        Called with the number of iterations done, about every 1,000 iterations.
+    threads : int
+        Threads the restarts are spread over (results do not depend on it).
+    """
+    eps = float(np.finfo(V.dtype).eps)
+    R = W.shape[0]
+    X = np.ascontiguousarray(V)
+    Xt = np.ascontiguousarray(V.transpose(0, 2, 1))
+    cat = np.zeros(R, dtype=np.int64) if V.shape[0] == 1 else np.arange(R, dtype=np.int64)
+    Wt = np.ascontiguousarray(W.transpose(0, 2, 1), dtype=V.dtype)
+    H = np.array(H, dtype=V.dtype, order="C")
+    runs = Runs(kl_losses(X, Xt, cat, Wt, H, eps, threads).astype(V.dtype), max_iter, check_every)
+    per_call = max(1, 1000 // check_every)
+    while not runs.done.all():
+        before = int(runs.n_iter.max())
+        kl_run(X, Xt, cat, Wt, H, runs, eps=eps, tol=tol, check_every=check_every, max_iter=max_iter,
+               max_checks=per_call, threads=threads)
+        if progress is not None:
+            progress(int(runs.n_iter.max()) - before)
+    warn_not_converged(int((~runs.converged).sum()), R, max_iter, tol)
+    n_cols = int(runs.n_checks.max()) + 1
+    trace_iter = np.array([min(i * check_every, max_iter) for i in range(n_cols)], dtype=np.int64)
+    return KLFit(W=np.ascontiguousarray(Wt.transpose(0, 2, 1)), H=H, loss=runs.loss, n_iter=runs.n_iter,
+                 converged=runs.converged, trace=runs.trace[:, :n_cols].copy(), trace_iter=trace_iter)
 
 
 _POOL: dict[int, ThreadPoolExecutor] = {}

@@ -22,7 +22,6 @@ from ._driver import (
     LOSSES, RunResult, State, cache_chunk, iterate, shared_left, shared_right, tiny, uniform,
 )
 
-CONSTRAINTS = ("fpabs", "fppg", "pg", "abs")
 BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 

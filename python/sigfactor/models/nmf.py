@@ -5,15 +5,10 @@
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from ._driver import (
-    LOSSES, RunResult, State, batch_mean, iterate, per_restart, shared_left, tiny,
-    uniform, warn_not_converged,
-)
-
-INITS = ("random", "nndsvd")
+from ._base import batch_means, nmf_random_init
+from ._driver import LOSSES, RunResult, State, iterate, per_restart, shared_left, tiny, uniform
 
 
 def random_init(V: torch.Tensor, rank: int, gens) -> State:
@@ -21,12 +16,9 @@ def random_init(V: torch.Tensor, rank: int, gens) -> State:
 
     ``W, H ~ U(0, 2 sqrt(mean(V) / k))``, so ``E[(W H)_ij] = mean(V)``.
     """
-    n_restarts = len(gens)
-    m, n = V.shape[-2:]
-    high = 2.0 * torch.sqrt(per_restart(batch_mean(V), n_restarts) / rank)
-    W = uniform(gens, (m, rank), high, like=V)
-    H = uniform(gens, (rank, n), high, like=V)
-    return {"W": W, "H": H}
+    means = batch_means(V.detach().to("cpu", torch.float64).numpy())
+    W, H = nmf_random_init(means, tuple(V.shape[-2:]), rank, gens)
+    return {"W": torch.from_numpy(W).to(V.device, V.dtype), "H": torch.from_numpy(H).to(V.device, V.dtype)}
 
 
 def nndsvd_init(V: torch.Tensor, rank: int, gens) -> State:
@@ -166,36 +158,16 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
 
 
 def _fit_kl_cpu(V, state, *, max_iter, tol, check_every, progress) -> RunResult:
-    """KL NMF on the CPU: every restart runs to convergence inside the compiled kernels of
-    :mod:`._kl_cpu`, with :func:`~._driver.iterate`'s stopping rule and bookkeeping.
+    """KL NMF on the CPU: :func:`._kl_cpu.fit_kl` (every restart runs to convergence in the
+    compiled kernels, with :func:`~._driver.iterate`'s stopping rule and bookkeeping) on the
+    tensors' memory, with PyTorch's thread count for this fit (``fit``'s ``threads``)."""
+    from ._kl_cpu import fit_kl
 
-    Control returns to Python every ~1,000 iterations to report progress. The kernels'
-    threads are PyTorch's thread count for this fit (``fit``'s ``threads``).
-    """
-    from ._kl_cpu import Runs, kl_losses, kl_run
-
-    eps = tiny(V.dtype)
-    threads = torch.get_num_threads()
-    R = state["W"].shape[0]
-    X = V.contiguous().numpy()
-    Xt = V.transpose(-1, -2).contiguous().numpy()
-    cat = np.zeros(R, dtype=np.int64) if V.shape[0] == 1 else np.arange(R, dtype=np.int64)
-    Wt = state["W"].transpose(-1, -2).contiguous().numpy()
-    H = state["H"].contiguous().numpy()
-    runs = Runs(kl_losses(X, Xt, cat, Wt, H, eps, threads).astype(Wt.dtype), max_iter, check_every)
-    per_call = max(1, 1000 // check_every)
-    while not runs.done.all():
-        before = int(runs.n_iter.max())
-        kl_run(X, Xt, cat, Wt, H, runs, eps=eps, tol=tol, check_every=check_every, max_iter=max_iter,
-               max_checks=per_call, threads=threads)
-        if progress is not None:
-            progress(int(runs.n_iter.max()) - before)
-    warn_not_converged(int((~runs.converged).sum()), R, max_iter, tol)
-    n_cols = int(runs.n_checks.max()) + 1
-    trace_iter = [min(i * check_every, max_iter) for i in range(n_cols)]
+    run = fit_kl(V.numpy(), state["W"].numpy(), state["H"].numpy(), max_iter=max_iter, tol=tol,
+                 check_every=check_every, progress=progress, threads=torch.get_num_threads())
     return RunResult(
-        state={"W": torch.from_numpy(Wt).transpose(-1, -2).contiguous(), "H": torch.from_numpy(H)},
-        loss=torch.from_numpy(runs.loss), n_iter=torch.from_numpy(runs.n_iter),
-        converged=torch.from_numpy(runs.converged), trace=torch.from_numpy(runs.trace[:, :n_cols].copy()),
-        trace_iter=torch.tensor(trace_iter),
+        state={"W": torch.from_numpy(run.W), "H": torch.from_numpy(run.H)},
+        loss=torch.from_numpy(run.loss), n_iter=torch.from_numpy(run.n_iter),
+        converged=torch.from_numpy(run.converged), trace=torch.from_numpy(run.trace),
+        trace_iter=torch.from_numpy(run.trace_iter),
     )

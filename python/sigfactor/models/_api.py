@@ -1,0 +1,308 @@
+""":func:`factorize` and :func:`fit` (exported by :mod:`sigfactor.models`) and their results."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._meta import versions
+from .._validation import (
+    check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
+)
+from ._base import CONSTRAINTS, INITS, LOSSES, MODEL_LOSSES, MODELS, restart_seeds, signature_names
+from ._driver import generators, thread_count, torch_threads
+from .aenmf import activation, fit_aenmf
+from .convex import fit_convex
+from .nmf import fit_nmf
+
+DEFAULT_LR = 1e-3
+
+
+class Solution(NamedTuple):
+    """One restart's labelled result."""
+
+    signatures: pd.DataFrame
+    exposures: pd.DataFrame
+    loss: float
+    restart: int
+
+
+@dataclass
+class Factorization:
+    """Batched result of one model at one rank.
+
+    Attributes
+    ----------
+    signatures : torch.Tensor
+        ``(restarts, channels, k)``, each column summing to 1.
+    exposures : torch.Tensor
+        ``(restarts, samples, k)``, scaled so ``signatures @ exposures.T`` is the reconstruction.
+    loss : torch.Tensor
+        ``(restarts,)`` final per-entry loss (mean squared error or mean generalized KL).
+    n_iter, converged : torch.Tensor
+        Iterations run and convergence flag per restart.
+    loss_trace : torch.Tensor
+        ``(restarts, checks)`` loss at each convergence check (NaN once a restart stopped);
+        ``trace_iter`` holds the iteration of each check.
+    seeds : numpy.ndarray
+        Per-restart seeds; ``fit``/``factorize`` with ``seed=[seeds[i]]`` reruns restart ``i``.
+    factors : dict
+        The model's own parameters (NMF ``W``, ``H``; convex ``W``, ``G``; AE-NMF raw ``We``,
+        ``Wd``), each with a leading restart dimension.
+    channels, samples : pandas.Index or None
+        Labels, when the input carried them.
+    settings : dict
+        Model, loss, constraint, init, tolerances, device, dtype, seeds, versions and timing.
+    """
+
+    signatures: torch.Tensor
+    exposures: torch.Tensor
+    loss: torch.Tensor
+    n_iter: torch.Tensor
+    converged: torch.Tensor
+    loss_trace: torch.Tensor
+    trace_iter: torch.Tensor
+    seeds: np.ndarray
+    factors: dict
+    settings: dict
+    channels: pd.Index | None = None
+    samples: pd.Index | None = None
+    prefix: str = "SBS96"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_restarts(self) -> int:
+        return int(self.loss.shape[0])
+
+    @property
+    def rank(self) -> int:
+        return int(self.signatures.shape[-1])
+
+    @property
+    def best_index(self) -> int:
+        """Restart with the lowest final loss (non-finite losses never win)."""
+        loss = self.loss.detach().to("cpu", torch.float64)
+        loss = torch.where(torch.isfinite(loss), loss, torch.full_like(loss, float("inf")))
+        return int(torch.argmin(loss))
+
+    def solution(self, restart: int) -> Solution:
+        """Labelled signatures (channels x k) and exposures (samples x k) of one restart."""
+        names = signature_names(self.rank, self.prefix)
+        sig = self.signatures[restart].detach().to("cpu", torch.float64).numpy()
+        exp = self.exposures[restart].detach().to("cpu", torch.float64).numpy()
+        channels = self.channels if self.channels is not None else pd.RangeIndex(sig.shape[0])
+        samples = self.samples if self.samples is not None else pd.RangeIndex(exp.shape[0])
+        return Solution(
+            signatures=pd.DataFrame(sig, index=channels, columns=names),
+            exposures=pd.DataFrame(exp, index=samples, columns=names),
+            loss=float(self.loss[restart]),
+            restart=int(restart),
+        )
+
+    def best(self) -> Solution:
+        """The restart with the lowest final loss, labelled (see :meth:`solution`)."""
+        return self.solution(self.best_index)
+
+
+def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, lr, check_every):
+    check_choice("model", model, MODELS)
+    check_choice("loss", loss, LOSSES)
+    if loss not in MODEL_LOSSES[model]:
+        raise ValueError(
+            f"loss={loss!r} is not available for model={model!r}; expected one of "
+            f"{', '.join(repr(x) for x in MODEL_LOSSES[model])}."
+        )
+    if model == "aenmf":
+        constraint = check_choice("constraint", "fpabs" if constraint is None else constraint, CONSTRAINTS)
+    elif constraint is not None:
+        raise ValueError(
+            f"constraint={constraint!r} applies to model='aenmf' only; leave it as None for model={model!r}."
+        )
+    check_choice("init", init, INITS)
+    if init == "nndsvd" and model != "nmf":
+        raise ValueError(f"init='nndsvd' is available for model='nmf' only; use init='random' for model={model!r}.")
+    check_int("n_restarts", n_restarts, low=1)
+    check_int("max_iter", max_iter, low=1)
+    check_positive_float("tol", tol, allow_zero=True)
+    check_int("check_every", check_every, low=1)
+    if lr is not None:
+        if model != "aenmf":
+            raise ValueError(f"lr={lr!r} applies to model='aenmf' only; leave it as None for model={model!r}.")
+        check_positive_float("lr", lr)
+    return constraint
+
+
+def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobenius",
+        constraint: str | None = None, n_restarts: int = 10, max_iter: int = 10000,
+        tol: float = 1e-6, init: str = "random", seed=0, lr: float | None = None,
+        check_every: int = 10, progress=None, threads: int | None = None) -> Factorization:
+    """Fit one model on a tensor catalogue, restarts batched.
+
+    Parameters
+    ----------
+    V : torch.Tensor
+        Channels x samples, or ``(B, channels, samples)`` with ``B`` 1 or ``n_restarts``
+        (one catalogue per restart). Its device and dtype are used throughout. Not validated
+        for negative or empty entries: :func:`factorize` does that.
+    rank, model, loss, constraint, n_restarts, max_iter, tol, init, seed, lr, check_every
+        As in :func:`factorize`.
+    progress : callable, optional
+        Called with the number of iterations done at each check.
+    threads : int, optional
+        CPU threads for the fit (restored afterwards); by default PyTorch's setting, but one
+        for small batches of the PyTorch updates (see
+        :func:`sigfactor.models._driver.thread_count`).
+
+    Returns
+    -------
+    Factorization
+        Unlabelled (``channels`` and ``samples`` are None).
+    """
+    constraint = _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, lr, check_every)
+    if V.dim() == 2:
+        V = V.unsqueeze(0)
+    if V.dim() != 3 or V.shape[0] not in (1, n_restarts):
+        raise ValueError(
+            f"V has shape {tuple(V.shape)}; expected (channels, samples) or (B, channels, samples) "
+            f"with B = 1 or n_restarts = {n_restarts}."
+        )
+    rank = check_int("rank", rank, low=1, high=min(V.shape[-2:]))
+    seeds = restart_seeds(seed, n_restarts)
+    if threads is not None:
+        check_int("threads", threads, low=1)
+    n_threads = thread_count(V, n_restarts, threads, model=model, loss=loss)
+    with torch_threads(n_threads):
+        return _fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
+                    max_iter=max_iter, tol=tol, init=init, seed=seed, seeds=seeds, lr=lr,
+                    check_every=check_every, progress=progress, n_threads=n_threads)
+
+
+def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, seed, seeds, lr,
+         check_every, progress, n_threads) -> Factorization:
+    gens = generators(seeds)
+    common = dict(max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
+    started = time.perf_counter()
+    if model == "nmf":
+        run = fit_nmf(V, rank, gens, loss=loss, init=init, **common)
+        W, H = run.state["W"], run.state["H"]
+        sig, exp, factors = W, H.transpose(-1, -2), {"W": W, "H": H}
+    elif model == "convex":
+        run = fit_convex(V, rank, gens, **common)
+        W, G = run.state["W"], run.state["G"]
+        sig, exp, factors = V @ W, G, {"W": W, "G": G}
+    else:
+        lr = DEFAULT_LR if lr is None else lr
+        run = fit_aenmf(V, rank, gens, loss=loss, constraint=constraint, lr=lr, **common)
+        We, Wd = run.state["We"], run.state["Wd"]
+        sig = V @ activation(We, constraint)
+        exp = activation(Wd, constraint).transpose(-1, -2)
+        factors = {"We": We, "Wd": Wd}
+    seconds = time.perf_counter() - started
+    scale = sig.sum(dim=-2, keepdim=True)
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    settings = {
+        "model": model, "loss": loss, "constraint": constraint, "init": init, "rank": rank,
+        "n_restarts": n_restarts, "max_iter": max_iter, "tol": tol, "check_every": check_every,
+        "lr": lr, "device": str(V.device), "dtype": str(V.dtype).replace("torch.", ""),
+        "threads": n_threads if V.device.type == "cpu" else None,
+        "seed": seed if isinstance(seed, (int, np.integer)) else None,
+        "restart_seeds": [int(s) for s in seeds], "seconds": seconds,
+        "versions": versions(),
+    }
+    return Factorization(
+        signatures=sig / safe, exposures=exp * safe, loss=run.loss, n_iter=run.n_iter,
+        converged=run.converged, loss_trace=run.trace, trace_iter=run.trace_iter, seeds=seeds,
+        factors=factors, settings=settings,
+    )
+
+
+def _as_matrix(X, name: str = "X"):
+    """Samples x channels float64 array plus labels (or None) and a signature-name prefix."""
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2:
+            raise ValueError(f"{name} has shape {X.shape}; expected a 2-D matrix of samples x channels.")
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise TypeError(f"{name} has dtype {X.dtype}; expected real numeric mutation counts.")
+        counts = X.astype(np.float64)
+        check_counts(name, counts, samples_axis=0)
+        return counts, None, None, "Sig"
+    from ..catalogue import as_catalogue
+
+    cat = as_catalogue(X, name=name)
+    counts = np.asarray(cat.counts, dtype=np.float64)
+    check_counts(name, counts, sample_names=list(cat.samples), samples_axis=0)
+    return counts, pd.Index(cat.channels), pd.Index(cat.samples), cat.kind
+
+
+def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
+              constraint: str | None = None, n_restarts: int = 10, max_iter: int = 10000,
+              tol: float = 1e-6, init: str = "random", seed=0, device="auto", dtype="float32",
+              lr: float | None = None, check_every: int = 10, progress: bool = False,
+              threads: int | None = None) -> Factorization:
+    """Factorize a mutational catalogue with NMF, convex NMF or AE-NMF, restarts batched.
+
+    Parameters
+    ----------
+    X : array-like, DataFrame, AnnData, Catalogue or path
+        Counts. A numpy array or tensor is samples x channels. A DataFrame may be in either
+        orientation when its index or columns hold mutation-type labels (SBS96, DBS78, ID83);
+        rows are matched by label. An ambiguous frame is an error.
+    rank : int
+        Number of signatures, ``1 <= rank <= min(samples, channels)``.
+    model : {'nmf', 'convex', 'aenmf'}
+        NMF (multiplicative updates), convex NMF (Ding, Li & Jordan 2010) or the linear
+        autoencoder AE-NMF (Egendal et al. 2025).
+    loss : {'frobenius', 'kl'}
+        Squared error or generalized Kullback-Leibler (Poisson). Convex NMF: Frobenius only.
+    constraint : {'fpabs', 'fppg', 'pg', 'abs'}, optional
+        AE-NMF's non-negativity scheme (default ``'fpabs'``, the paper's); None for others.
+    n_restarts : int
+        Independent restarts, fitted as one batch.
+    max_iter, tol, check_every : int, float, int
+        Each restart stops when its loss changed by less than ``tol`` (relative) between two
+        checks ``check_every`` iterations apart, or after ``max_iter`` iterations (a
+        :class:`ConvergenceWarning` says how many restarts did not converge).
+    init : {'random', 'nndsvd'}
+        Uniform random start (scaled to the data) or NNDSVD with random fill (NMF only).
+    seed : int or sequence of int
+        One integer gives reproducible per-restart seeds (recorded in the result); a list
+        gives the per-restart seeds directly.
+    device : {'auto', 'cpu', 'cuda'} or torch.device
+    dtype : {'float32', 'float64'}
+    lr : float, optional
+        Adam learning rate for AE-NMF (default 1e-3; the paper used 1e-4).
+    progress : bool
+        Show a progress bar over iterations.
+    threads : int, optional
+        CPU threads (default: one for small batches, else PyTorch's setting); restored after.
+
+    Returns
+    -------
+    Factorization
+        Batched tensors with a leading restart dimension; ``.best()`` gives labelled frames.
+    """
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype)
+    counts, channels, samples, kind = _as_matrix(X)
+    V = torch.as_tensor(counts.T.copy(), dtype=dt, device=dev)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_iter, desc=f"{model} rank {rank}", unit="it", leave=False)
+    try:
+        result = fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
+                     max_iter=max_iter, tol=tol, init=init, seed=seed, lr=lr,
+                     check_every=check_every, progress=None if bar is None else bar.update,
+                     threads=threads)
+    finally:
+        if bar is not None:
+            bar.close()
+    result.channels, result.samples, result.prefix = channels, samples, kind
+    return result
