@@ -3,7 +3,8 @@
 Each de novo signature ``s`` is written as a sparse non-negative mixture of reference
 signatures, ``s ~ R w``:
 
-1. Non-negative least squares (Lawson-Hanson, ``scipy.optimize.nnls``) of ``s`` on every candidate reference signature. Candidates
+1. Non-negative least squares (Lawson-Hanson, :func:`sigfactor._solvers.nnls`, which gives
+   ``scipy.optimize.nnls``'s results) of ``s`` on every candidate reference signature. Candidates
    exclude COSMIC's signatures of possible sequencing artefacts (SBS27, SBS43, SBS45-SBS60,
    SBS95) unless ``exclude=()`` is given.
 2. Signatures contributing less than ``min_weight`` (5 %) of the weight are dropped.
@@ -30,7 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import nnls as scipy_nnls
+
+from ._solvers import nnls
 
 __all__ = ["ARTEFACTS", "FAMILIES", "Decomposition", "decompose_signature", "decompose", "describe"]
 
@@ -55,7 +57,7 @@ class Decomposition(NamedTuple):
 
 def _fit(s: np.ndarray, R: np.ndarray, active: list[int]) -> tuple[np.ndarray, float]:
     """NNLS weights of ``s`` on the ``active`` columns of ``R`` and the cosine of the fit."""
-    w, _ = scipy_nnls(R[:, active], s, maxiter=50 * len(active) + 100)
+    w, _ = nnls(R[:, active], s, maxiter=50 * len(active) + 100)
     recon = R[:, active] @ w
     den = np.linalg.norm(recon) * np.linalg.norm(s)
     return w, float(recon @ s / den) if den > 0 else 0.0

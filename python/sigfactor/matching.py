@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
+
+from ._solvers import linear_sum_assignment
 
 __all__ = ["cosine_matrix", "hungarian", "match_signatures", "mean_matched_cosine"]
 
@@ -32,7 +33,7 @@ def hungarian(similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     With unequal sizes, ``min(p, q)`` pairs are formed.
     """
-    rows, cols = linear_sum_assignment(-np.asarray(similarity, dtype=np.float64))
+    rows, cols = linear_sum_assignment(np.asarray(similarity, dtype=np.float64), maximize=True)
     return rows, cols
 
 
