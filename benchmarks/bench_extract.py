@@ -71,7 +71,10 @@ def run_sigfactor(catalogue_path, ranks, replicates: int, resample: bool = True,
     dict
         ``wall_s`` (process wall time), ``peak_rss_mb``, ``chosen_rank``, ``signatures``
         (channels x k DataFrame of the suggested solution), ``extract_s`` (time inside
-        ``extract`` from ``run.json``), ``command``.
+        ``extract`` from ``run.json``), ``command``. ``peak_rss_mb`` is the largest single
+        process's peak (the command forks a writer, see ``sigfactor.io.worker``);
+        ``peak_tree_pss_mb`` the peak, sampled every 0.05 s, of the summed PSS of the process
+        tree, measured as for SigProfilerExtractor.
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(out_dir) if out_dir is not None else Path(tmp) / "sigfactor_out"
@@ -82,11 +85,17 @@ def run_sigfactor(catalogue_path, ranks, replicates: int, resample: bool = True,
             command.append("--no-resample")
         out.parent.mkdir(parents=True, exist_ok=True)
         log = Path(tmp) / "stderr.txt"
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from spe_side import TreeMemory
+
         with open(log, "wb") as err:
             started = time.perf_counter()
             proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+            memory = TreeMemory(proc.pid, interval=0.05)
+            memory.start()
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - started
+            tree_pss = memory.stop()
         proc.returncode = code = os.waitstatus_to_exitcode(status)
         if code != 0:
             raise RuntimeError(f"sigfactor extract failed (exit {code}): {log.read_text(errors='replace').strip()[-2000:]}")
@@ -95,7 +104,8 @@ def run_sigfactor(catalogue_path, ranks, replicates: int, resample: bool = True,
         sigs = pd.read_csv(out / kind / "Suggested_Solution" / f"{kind}_De-Novo_Solution" / "Signatures"
                            / f"{kind}_De-Novo_Signatures.txt", sep="\t", index_col="MutationType")
         peak_kb = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss / 1024
-        return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "chosen_rank": int(record["chosen_rank"]),
+        return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "peak_tree_pss_mb": tree_pss,
+                "chosen_rank": int(record["chosen_rank"]),
                 "signatures": sigs, "extract_s": record["timings"]["total_s"], "device": record["device"],
                 "command": command}
 
@@ -131,7 +141,8 @@ def main(argv=None) -> None:
         res = run_sigfactor(catalogue, spec["ranks"], spec["replicates"], True, args.seed, out, device=args.device)
         row = {"ranks": spec["ranks"], "replicates": spec["replicates"],
                "sigfactor_wall_s": round(res["wall_s"], 2), "sigfactor_extract_s": round(res["extract_s"], 2),
-               "sigfactor_peak_rss_mb": round(res["peak_rss_mb"], 1), "sigfactor_rank": res["chosen_rank"],
+               "sigfactor_peak_rss_mb": round(res["peak_rss_mb"], 1),
+               "sigfactor_peak_tree_pss_mb": round(res["peak_tree_pss_mb"], 1), "sigfactor_rank": res["chosen_rank"],
                "device": res["device"]}
         if args.no_spe:
             ref = SIGPROFILER_2_CORES[name]

@@ -152,7 +152,7 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-class _TreeMemory(threading.Thread):
+class TreeMemory(threading.Thread):
     """Samples the summed PSS of a process tree until stopped; ``peak_mb`` holds the maximum."""
 
     def __init__(self, pid: int, interval: float = 0.2):
@@ -212,7 +212,7 @@ def _run_measured(command: list[str], workdir: Path, total_ranks: int, progress:
     with open(log_path, "w") as log, subprocess.Popen(
         full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir,
     ) as proc:
-        memory = _TreeMemory(proc.pid)
+        memory = TreeMemory(proc.pid)
         memory.start()
         for line in proc.stdout:
             log.write(line)

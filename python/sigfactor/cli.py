@@ -103,12 +103,18 @@ def _extract_and_write(data, args, argv_record: list[str]) -> int:
     from .extract import extract
     from .io import write_extraction
     from .io.folder import check_out_dir
+    from .io.worker import ForkedWorker
 
     check_out_dir(args.out, args.force)          # refuse before the work, not after
     started = time.perf_counter()
-    result = extract(data, **_extract_kwargs(args))
-    write_extraction(result, args.out, force=args.force, plots=not args.no_plots,
-                     run_info={"command": ["sigfactor", *argv_record]})
+    # Forked before the fit starts threads: it imports what the figures and result.h5ad need
+    # while the fit runs, then writes them while this process writes the tables.
+    preload = ("anndata",) if args.no_plots else ("anndata", "matplotlib.figure", "matplotlib.backends.backend_agg",
+                                                   "matplotlib.backends.backend_pdf", "sigfactor.plotting")
+    with ForkedWorker(preload) as worker:
+        result = extract(data, **_extract_kwargs(args))
+        write_extraction(result, args.out, force=args.force, plots=not args.no_plots,
+                         run_info={"command": ["sigfactor", *argv_record]}, worker=worker)
     if not args.quiet:
         print(result.stats[["avg_stability", "min_stability", "median_sample_l2_pct", "stable",
                             "considered", "p_value", "chosen"]].to_string(float_format=lambda v: f"{v:.3g}"))

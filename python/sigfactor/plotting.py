@@ -133,9 +133,9 @@ def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank 
     return fig
 
 
-def save_figure(fig, stem: Path) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.pdf`` and return the paths."""
-    paths = [Path(f"{stem}.png"), Path(f"{stem}.pdf")]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+def save_figure(fig, stem: Path, formats=("png", "pdf")) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` (150 dpi) and/or ``stem.pdf`` and return the paths."""
+    paths = [Path(f"{stem}.{fmt}") for fmt in formats]
+    for path in paths:
+        fig.savefig(path, **({"dpi": 150} if path.suffix == ".png" else {}))
     return paths

@@ -113,3 +113,43 @@ def test_missing_parent_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         with atomic_folder(tmp_path / "no" / "such"):
             pass
+
+
+def _tree(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_writer_process_writes_the_same_folder(written, tmp_path):
+    from sigfactor.io.worker import ForkedWorker
+
+    result, serial = written
+    out = tmp_path / "forked"
+    with ForkedWorker(("anndata",)) as worker:
+        write_extraction(result, out, run_info={"command": ["sigfactor", "test"]}, worker=worker)
+    assert _tree(out) == _tree(serial)
+    for table in (serial / "SBS96").rglob("*.*"):
+        assert (out / table.relative_to(serial)).read_bytes() == table.read_bytes()
+    forked, alone = json.loads((out / "run.json").read_text()), json.loads((serial / "run.json").read_text())
+    assert forked["plots"] == alone["plots"]
+    assert anndata.read_h5ad(out / "result.h5ad").obsm["sigfactor_exposures"].shape == (21, result.rank)
+    for png in out.glob("plots/*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for pdf in out.glob("plots/*.pdf"):
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+@pytest.mark.parametrize("broken", ["_write_h5ad", "_write_plots"])
+def test_writer_process_failure_leaves_no_folder(written, tmp_path, monkeypatch, broken):
+    """An error in the writer process (or in the process it forks) reaches the caller as
+    itself, and the folder is not created."""
+    from sigfactor.io import folder
+    from sigfactor.io.worker import ForkedWorker
+
+    def fail(*args, **kwargs):
+        raise PermissionError("disk says no")
+
+    monkeypatch.setattr(folder, broken, fail)          # inherited by the forked processes
+    result, _ = written
+    with ForkedWorker() as worker, pytest.raises(PermissionError, match="disk says no"):
+        write_extraction(result, tmp_path / "out", worker=worker)
+    assert list(tmp_path.iterdir()) == []

@@ -176,16 +176,26 @@ def _decomposition_csv(table: pd.DataFrame, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _write_plots(result, folder: Path) -> list[str]:
+FIGURE_FORMATS = ("png", "pdf")
+
+
+def _figure_stems(result) -> list[str]:
+    return [*map(str, result.signatures.columns), "rank_selection"]
+
+
+def _write_plots(result, folder: Path, formats=FIGURE_FORMATS) -> None:
+    """A profile per chosen signature and the rank-selection plot, in ``formats``."""
     from ..plotting import plot_rank_selection, plot_signature, save_figure
 
-    folder.mkdir()
-    written = []
+    folder.mkdir(exist_ok=True)
     for name in result.signatures.columns:
-        fig = plot_signature(result.signatures[name], title=name)
-        written += save_figure(fig, folder / f"{name}")
-    written += save_figure(plot_rank_selection(result.stats, result.rank), folder / "rank_selection")
-    return [str(p.relative_to(folder.parent)) for p in written]
+        save_figure(plot_signature(result.signatures[name], title=name), folder / f"{name}", formats)
+    save_figure(plot_rank_selection(result.stats, result.rank), folder / "rank_selection", formats)
+
+
+def _pdfs_and_h5ad(result, folder: Path) -> None:
+    _write_plots(result, folder / "plots", ("pdf",))
+    _write_h5ad(result, folder / "result.h5ad")
 
 
 def _write_h5ad(result, path: Path) -> None:
@@ -196,7 +206,37 @@ def _write_h5ad(result, path: Path) -> None:
     adata.write_h5ad(path)
 
 
-def write_extraction(result, out, *, force: bool = False, plots: bool = True, run_info: dict | None = None) -> Path:
+def _write_products(result, folder: Path, plots: bool, *, split: bool = False) -> list[str]:
+    """``result.h5ad`` and (with ``plots``) ``plots/``: the parts that need anndata and
+    matplotlib, which the writer process runs when there is one. Returns the figures' paths.
+
+    With ``split`` (in the writer process) a process forked from this one writes the PDFs and
+    ``result.h5ad`` while this one writes the PNGs: the writing then takes two cores, not one
+    (each figure is built twice, which costs little next to rendering it).
+    """
+    if not plots:
+        _write_h5ad(result, folder / "result.h5ad")
+        return []
+    from .worker import ForkedWorker
+
+    (folder / "plots").mkdir()
+    with ForkedWorker() if split else contextlib.nullcontext() as other:
+        remote = other is not None and other.submit(_pdfs_and_h5ad, result, folder)
+        try:
+            _write_plots(result, folder / "plots", ("png",) if remote else FIGURE_FORMATS)
+        except BaseException:
+            if remote:
+                other.close()
+            raise
+        if remote:
+            other.result()
+        else:
+            _write_h5ad(result, folder / "result.h5ad")
+    return [f"plots/{stem}.{fmt}" for stem in _figure_stems(result) for fmt in FIGURE_FORMATS]
+
+
+def write_extraction(result, out, *, force: bool = False, plots: bool = True, run_info: dict | None = None,
+                     worker=None) -> Path:
     """Write an :class:`~sigfactor.extract.ExtractionResult` as a SigProfilerExtractor folder.
 
     Parameters
@@ -210,6 +250,11 @@ def write_extraction(result, out, *, force: bool = False, plots: bool = True, ru
         Write ``plots/`` (a profile per chosen signature and the rank-selection plot; PNG and PDF).
     run_info : dict, optional
         Extra entries for ``run.json`` (e.g. the command line).
+    worker : sigfactor.io.worker.ForkedWorker, optional
+        A forked process (the command line starts one early) that writes ``result.h5ad`` and
+        the figures while this process writes the tables; without one, or if the result
+        cannot be handed over, everything is written here. The folder is renamed into place
+        only once both are done.
 
     Returns
     -------
@@ -217,9 +262,14 @@ def write_extraction(result, out, *, force: bool = False, plots: bool = True, ru
         ``out``.
     """
     with atomic_folder(out, force=force) as tmp:
-        _write_tables(result, tmp)
-        _write_h5ad(result, tmp / "result.h5ad")
-        figures = _write_plots(result, tmp / "plots") if plots else []
+        remote = worker is not None and worker.submit(_write_products, result, tmp, plots, split=True)
+        try:
+            _write_tables(result, tmp)
+        except BaseException:
+            if remote:
+                worker.close()          # end the writer before the folder is removed
+            raise
+        figures = worker.result() if remote else _write_products(result, tmp, plots)
         record = {
             **(run_info or {}),
             **result.settings,
