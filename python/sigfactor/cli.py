@@ -34,7 +34,7 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
                    help="reference signatures (default: COSMIC v3.4 GRCh37 of the catalogue's kind)")
     p.add_argument("--max-iter", type=int, default=None, metavar="N", help="iterations cap per restart")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="CPU threads for the fits (default: PyTorch's; 1 for small catalogues outside KL NMF)")
+                   help="CPU threads for the fits (default: every CPU; 1 for small catalogues outside KL NMF)")
     p.add_argument("--no-plots", action="store_true", help="skip plots/")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -109,8 +109,7 @@ def _extract_and_write(data, args, argv_record: list[str]) -> int:
     started = time.perf_counter()
     # Forked before the fit starts threads: it imports what the figures and result.h5ad need
     # while the fit runs, then writes them while this process writes the tables.
-    preload = ("anndata",) if args.no_plots else ("anndata", "matplotlib.figure", "matplotlib.backends.backend_agg",
-                                                   "matplotlib.backends.backend_pdf", "sigfactor.plotting")
+    preload = ("anndata",) if args.no_plots else ("anndata", "sigfactor.plotting:warm_up")
     with ForkedWorker(preload) as worker:
         result = extract(data, **_extract_kwargs(args))
         write_extraction(result, args.out, force=args.force, plots=not args.no_plots,

@@ -52,3 +52,11 @@ def test_other_kinds_are_plain_bars_in_channel_order(cosmic_frame):
     heights = np.array([p.vertices[:, 1].max() for p in bars])
     np.testing.assert_allclose(heights, 100 * sig.to_numpy() / sig.sum(), rtol=1e-12)
     assert [t.get_text() for t in ax.texts[:2]] == [str(s) for s in sig.index[:2]]
+
+
+def test_warm_up_draws_without_files(tmp_path, monkeypatch):
+    from sigfactor.plotting import warm_up
+
+    monkeypatch.chdir(tmp_path)
+    warm_up()
+    assert list(tmp_path.iterdir()) == []

@@ -61,3 +61,21 @@ def test_a_failed_preload_is_left_to_the_job():
     with ForkedWorker(("no_such_module_here",)) as worker:
         assert worker.submit(_pid_and_sum, 2)
         assert worker.result()[1] == 2
+
+
+_STATE = {}
+
+
+def _remember():
+    _STATE["warm"] = os.getpid()
+
+
+def _warmed():
+    return _STATE.get("warm"), os.getpid()
+
+
+def test_preload_functions_run_in_the_child_before_the_job():
+    with ForkedWorker((f"{__name__}:_remember",)) as worker:
+        assert worker.submit(_warmed)
+        warmed_in, ran_in = worker.result()
+    assert warmed_in == ran_in != os.getpid() and "warm" not in _STATE

@@ -51,8 +51,9 @@ class ForkedWorker:
     Parameters
     ----------
     preload : tuple of str
-        Modules the child imports while it waits (failures are ignored: the job will report
-        them if it needs the module).
+        What the child does while it waits: ``"module"`` imports a module, ``"module:function"``
+        also calls that function (without arguments). Failures are ignored: the job will
+        report them if it needs the module.
 
     Notes
     -----
@@ -136,8 +137,11 @@ def _child(job_read: int, result_write: int, preload: tuple[str, ...]) -> None:
     code = 0
     try:
         for name in preload:
+            module, _, function = name.partition(":")
             try:
-                importlib.import_module(name)
+                loaded = importlib.import_module(module)
+                if function:
+                    getattr(loaded, function)()
             except Exception:                           # noqa: BLE001 - the job will say
                 pass
         message = _receive(job_read)
