@@ -75,6 +75,12 @@ def device_type(device) -> str:
     return resolve_device(device).type
 
 
+def device_name(device) -> str:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"``: :func:`resolve_device`'s answer as a string, found
+    without importing PyTorch when it is the CPU and no GPU can be there."""
+    return "cpu" if device_type(device) == "cpu" else str(resolve_device(device))
+
+
 def resolve_device(device):
     """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` into a ``torch.device``."""
     import torch

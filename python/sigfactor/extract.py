@@ -45,7 +45,7 @@ import pandas as pd
 
 from . import channels as ch
 from ._meta import plain, versions
-from ._validation import check_choice, check_counts, check_int, check_positive_float, device_type, dtype_name
+from ._validation import check_choice, check_counts, check_int, check_positive_float, device_name, dtype_name
 from .catalogue import Catalogue, _is_anndata, as_catalogue
 from .consensus import consensus
 from .decompose import decompose, describe
@@ -452,8 +452,9 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     threads : int, optional
         CPU threads for the fits (restored afterwards). By default every CPU the process may
         use (:func:`sigfactor.models._base.default_threads`: PyTorch's setting once PyTorch
-        is loaded, else ``OMP_NUM_THREADS`` or the CPU count). The PyTorch updates (Frobenius, convex NMF, AE-NMF) get one thread when the batch of
-        resampled catalogues is small (under :data:`sigfactor.models._driver.SMALL_BATCH`
+        is loaded, else ``OMP_NUM_THREADS`` or the CPU count). The PyTorch updates
+        (Frobenius, convex NMF, AE-NMF) get one thread when the batch of resampled catalogues
+        is small (under :data:`sigfactor.models._driver.SMALL_BATCH`
         entries, e.g. 100 x 96 x 21 for the 21 breast genomes): on such small matrices extra
         threads gain nothing on an idle machine and, when other processes share the cores,
         OpenMP's spinning makes each iteration many times slower (measured: ranks 1-5 x 10
@@ -494,13 +495,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     if not isinstance(key_added, str) or not key_added:
         raise ValueError(f"key_added={key_added!r} is not valid; expected a non-empty string.")
     rank_list = parse_ranks(ranks)
-    dt = dtype_name(dtype)
-    if device_type(device) == "cpu":       # answered without importing PyTorch where possible
-        dev = "cpu"
-    else:
-        from ._validation import resolve_device
-
-        dev = str(resolve_device(device))
+    dt, dev = dtype_name(dtype), device_name(device)
     cat = as_catalogue(data, name="data")
     counts = np.asarray(cat.counts, dtype=np.float64)
     check_counts("data", counts, sample_names=list(cat.samples), samples_axis=0)
