@@ -8,8 +8,8 @@ import torch
 
 import sigfactor
 from sigfactor.models import ConvergenceWarning, nmf
-from sigfactor.models._base import restart_seeds
-from sigfactor.models._driver import LOSSES, generators, tiny
+from sigfactor.models._base import Streams, restart_seeds
+from sigfactor.models._driver import LOSSES, tiny
 from sigfactor.models._kl_cpu import Runs, _fast_log, kl_losses, kl_run
 
 TOL = {"float32": 2e-5, "float64": 1e-11}
@@ -34,7 +34,7 @@ def kl_steps(X, Xt, cat, Wt, H, n_steps, eps, threads):
 
 
 def start(V: torch.Tensor, rank: int, n_restarts: int, seed: int = 0):
-    return nmf.initialize(V, rank, generators(restart_seeds(seed, n_restarts)), "random")
+    return nmf.initialize(V, rank, Streams(restart_seeds(seed, n_restarts)), "random")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -13,8 +13,8 @@ from .._meta import versions
 from .._validation import (
     check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
 )
-from ._base import CONSTRAINTS, INITS, LOSSES, MODEL_LOSSES, MODELS, restart_seeds, signature_names
-from ._driver import generators, thread_count, torch_threads
+from ._base import CONSTRAINTS, INITS, LOSSES, MODEL_LOSSES, MODELS, Streams, restart_seeds, signature_names
+from ._driver import thread_count, torch_threads
 from .aenmf import activation, fit_aenmf
 from .convex import fit_convex
 from .nmf import fit_nmf
@@ -183,7 +183,7 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
 
 def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, seed, seeds, lr,
          check_every, progress, n_threads) -> Factorization:
-    gens = generators(seeds)
+    gens = Streams(seeds)
     common = dict(max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
     started = time.perf_counter()
     if model == "nmf":

@@ -11,7 +11,6 @@ import contextlib
 from dataclasses import dataclass
 from typing import Callable, Dict
 
-import numpy as np
 import torch
 
 from ._base import Streams, default_threads, warn_not_converged
@@ -19,17 +18,12 @@ from ._base import Streams, default_threads, warn_not_converged
 State = Dict[str, torch.Tensor]
 
 
-def generators(seeds: np.ndarray) -> Streams:
-    """One random stream per restart (:class:`._base.Streams`). Draws are made on the CPU in
-    float64, then moved, so the initial values do not depend on the device or the working
-    dtype, nor on whether PyTorch runs the fit."""
-    return Streams(seeds)
-
-
 def uniform(streams: Streams, shape: tuple, high, *, like: torch.Tensor) -> torch.Tensor:
     """Stack of ``U(0, high)`` draws, one per stream, on ``like``'s device and dtype.
 
-    ``high`` is a float or a length-R sequence (one scale per restart).
+    ``high`` is a float or a length-R sequence (one scale per restart). Draws are made on the
+    CPU in float64 (:class:`._base.Streams`), then moved, so the initial values depend neither
+    on the device or the working dtype nor on whether PyTorch runs the fit.
     """
     return torch.from_numpy(streams.uniform(shape, high)).to(device=like.device, dtype=like.dtype)
 
