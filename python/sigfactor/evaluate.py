@@ -240,15 +240,12 @@ def heldout_errors(S: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray
         ``(B,)``: mean squared error after an NNLS refit of ``Y`` to ``S``, and mean generalized
         KL divergence (as the KL fits' loss) after a Poisson (KL) refit.
     """
-    from .refit import nnls, refit_kl
+    from .refit import kl_terms, nnls, refit_kl
 
     S = np.asarray(S, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     mse = ((Y - S @ nnls(S, Y)) ** 2).mean(axis=(-2, -1))
-    Y_hat = np.maximum(S @ refit_kl(S, Y), np.finfo(np.float64).eps)
-    log_ratio = np.log(np.where(Y > 0, Y, 1.0) / Y_hat)
-    kl = (np.where(Y > 0, Y * log_ratio, 0.0) - Y + Y_hat).mean(axis=(-2, -1))
-    return mse, kl
+    return mse, kl_terms(Y, S @ refit_kl(S, Y)).mean(axis=(-2, -1))
 
 
 def pairwise_consistency(signatures: list[np.ndarray]) -> list[tuple[int, int, float]]:

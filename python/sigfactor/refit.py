@@ -15,7 +15,7 @@ import pandas as pd
 
 from ._validation import check_choice, check_counts
 
-__all__ = ["nnls", "refit_kl", "refit"]
+__all__ = ["nnls", "refit_kl", "kl_terms", "refit"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -79,6 +79,14 @@ def nnls(S, Y, *, max_iter: int = 2000, tol: float = 1e-10) -> np.ndarray:
     return np.where(optimal, exact, H)
 
 
+def kl_terms(Y: np.ndarray, Y_hat: np.ndarray) -> np.ndarray:
+    """Entries of the generalized KL divergence ``Y log(Y / Y_hat) - Y + Y_hat`` (0 log 0 = 0),
+    with ``Y_hat`` floored at machine epsilon; sum or average them as needed."""
+    Y_hat = np.maximum(Y_hat, _EPS)
+    positive = Y > 0
+    return np.where(positive, Y * np.log(np.where(positive, Y, 1.0) / Y_hat), 0.0) - Y + Y_hat
+
+
 def refit_kl(S, Y, *, max_iter: int = 5000, tol: float = 1e-8) -> np.ndarray:
     """Exposures minimising the generalized KL divergence (Poisson likelihood), batched, float64.
 
@@ -91,12 +99,9 @@ def refit_kl(S, Y, *, max_iter: int = 5000, tol: float = 1e-8) -> np.ndarray:
     H = np.maximum(nnls(S, Y), _EPS) + _EPS
     denom = np.maximum(S.sum(axis=-2), _EPS)[..., None]
     St = np.swapaxes(S, -1, -2)
-    positive = Y > 0
-    log_Y = np.log(np.where(positive, Y, 1.0))
 
     def divergence(H_):
-        Y_hat = np.maximum(S @ H_, _EPS)
-        return float((np.where(positive, Y * (log_Y - np.log(Y_hat)), 0.0) - Y + Y_hat).sum())
+        return float(kl_terms(Y, S @ H_).sum())
 
     prev = divergence(H)
     for it in range(max_iter):

@@ -4,7 +4,7 @@ import pytest
 from scipy.optimize import nnls as scipy_nnls
 
 import sigfactor
-from sigfactor.refit import nnls, refit_kl
+from sigfactor.refit import kl_terms, nnls, refit_kl
 
 
 @pytest.mark.parametrize("names", [["SBS1", "SBS2", "SBS3", "SBS5", "SBS13"], slice(0, 30)])
@@ -38,6 +38,16 @@ def test_kl_refit_lowers_the_divergence_below_nnls(breast21_counts, cosmic_frame
         return float((np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1) / Yh), 0.0) - Y + Yh).sum())
 
     assert kl(refit_kl(S, Y)) < kl(np.maximum(nnls(S, Y), 1e-12))
+
+
+def test_kl_terms_match_the_definition():
+    from scipy.special import xlogy
+
+    rng = np.random.default_rng(0)
+    Y = rng.poisson(3.0, size=(2, 96, 5)).astype(float)
+    Y_hat = rng.uniform(0.5, 6.0, size=Y.shape)
+    np.testing.assert_allclose(kl_terms(Y, Y_hat), xlogy(Y, Y / Y_hat) - Y + Y_hat, rtol=1e-12, atol=1e-12)
+    assert kl_terms(np.zeros(3), np.zeros(3)).max() < 1e-15          # 0 log 0 = 0, Y_hat floored
 
 
 def test_public_refit_aligns_rows_by_label(cosmic_frame):
