@@ -194,3 +194,22 @@ def test_kernels_compiled_in_the_process_equal_the_cached_ones(tmp_path):
     assert any((tmp_path / "cache").rglob("*.nbc"))            # the second run had a cache to load
     for key in ("W", "H", "trace"):
         np.testing.assert_array_equal(compiled[key], cached[key])
+
+
+@pytest.mark.parametrize("n_samples", [5, 16, 21])
+def test_padded_samples_are_inert(breast21_counts, n_samples):
+    """fit_kl pads the samples to whole vector registers: the result equals the kernels run on
+    the unpadded arrays (to rounding: vector and scalar divisions round differently), H keeps
+    its real columns only, and the loss is the per-entry KL of the returned factors."""
+    from sigfactor.models._kl_cpu import fit_kl
+
+    V = torch.as_tensor(breast21_counts[:n_samples].T, dtype=torch.float64).unsqueeze(0)
+    s = start(V, 3, 2)
+    run = fit_kl(V.numpy(), s["W"].numpy(), s["H"].numpy(), max_iter=50, tol=0.0, check_every=50)
+    X, Xt, cat, Wt, H = kernel_inputs(V, s["W"], s["H"])
+    kl_steps(X, Xt, cat, Wt, H, 50, tiny(torch.float64), 1)
+    assert run.H.shape == (2, 3, n_samples)
+    np.testing.assert_allclose(run.H, H, rtol=1e-9, atol=1e-12 * np.abs(H).max())
+    np.testing.assert_allclose(run.W, Wt.transpose(0, 2, 1), rtol=1e-9, atol=1e-12 * np.abs(Wt).max())
+    expected = LOSSES["kl"](V, torch.from_numpy(run.W) @ torch.from_numpy(run.H)).numpy()
+    np.testing.assert_allclose(run.loss, expected, rtol=1e-10)
