@@ -19,7 +19,9 @@ run alone, give bitwise identical results.
 
 Layouts (all C-contiguous, one dtype): ``V`` ``(B, channels, samples)`` and ``Vt``
 ``(B, samples, channels)`` (the same catalogues in both orders), ``Wt`` ``(R, k, channels)``,
-``H`` ``(R, k, samples)``; ``cat[r]`` is the catalogue of restart ``r``.
+``H`` ``(R, k, samples)``; ``cat[r]`` is the catalogue of restart ``r``. :func:`fit_kl` pads
+``V`` and ``H`` with zero samples to whole vector registers (:func:`_pad_samples`); ``Vt``
+keeps the real samples, and the kernels take the sample count from it.
 """
 from __future__ import annotations
 
