@@ -3,8 +3,7 @@
 Each de novo signature ``s`` is written as a sparse non-negative mixture of reference
 signatures, ``s ~ R w``:
 
-1. Non-negative least squares (Lawson-Hanson, :func:`sigfactor._solvers.nnls`, which gives
-   ``scipy.optimize.nnls``'s results) of ``s`` on every candidate reference signature. Candidates
+1. Non-negative least squares (Lawson-Hanson, :func:`scipy.optimize.nnls`) of ``s`` on every candidate reference signature. Candidates
    exclude COSMIC's signatures of possible sequencing artefacts (SBS27, SBS43, SBS45-SBS60,
    SBS95) unless ``exclude=()`` is given.
 2. Signatures contributing less than ``min_weight`` (5 %) of the weight are dropped.
@@ -32,7 +31,6 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._solvers import nnls
 
 __all__ = ["ARTEFACTS", "FAMILIES", "Decomposition", "decompose_signature", "decompose", "describe"]
 
@@ -57,6 +55,8 @@ class Decomposition(NamedTuple):
 
 def _fit(s: np.ndarray, R: np.ndarray, active: list[int]) -> tuple[np.ndarray, float]:
     """NNLS weights of ``s`` on the ``active`` columns of ``R`` and the cosine of the fit."""
+    from scipy.optimize import nnls
+
     w, _ = nnls(R[:, active], s, maxiter=50 * len(active) + 100)
     recon = R[:, active] @ w
     den = np.linalg.norm(recon) * np.linalg.norm(s)

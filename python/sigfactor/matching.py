@@ -4,8 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._solvers import linear_sum_assignment
-
 __all__ = ["cosine_matrix", "hungarian", "match_signatures", "mean_matched_cosine"]
 
 
@@ -33,6 +31,8 @@ def hungarian(similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     With unequal sizes, ``min(p, q)`` pairs are formed.
     """
+    from scipy.optimize import linear_sum_assignment   # lazily: importing it costs 0.25 s
+
     rows, cols = linear_sum_assignment(np.asarray(similarity, dtype=np.float64), maximize=True)
     return rows, cols
 

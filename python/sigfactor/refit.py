@@ -20,63 +20,41 @@ __all__ = ["nnls", "refit_kl", "kl_terms", "refit"]
 _EPS = float(np.finfo(np.float64).eps)
 
 
-def _exact_on_support(G: np.ndarray, B: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """Solve the normal equations restricted to each column's support ``H > 0``.
-
-    Columns are independent problems: ``(G_PP) h_P = B_P`` with ``h`` zero off ``P``. Returns
-    the solution for every column (callers keep it only where it is feasible and optimal).
-    """
-    P = np.swapaxes(H > 0, -1, -2).astype(G.dtype)[..., None]            # (..., n, k, 1)
-    k = G.shape[-1]
-    M = G[..., None, :, :] * P * np.swapaxes(P, -1, -2) + np.eye(k) * (1.0 - P)   # (..., n, k, k)
-    rhs = np.swapaxes(B, -1, -2)[..., None] * P                           # (..., n, k, 1)
-    sol = np.swapaxes(np.linalg.solve(M, rhs)[..., 0], -1, -2)            # (..., k, n)
-    return sol * np.swapaxes(P[..., 0], -1, -2)
-
-
-def nnls(S, Y, *, max_iter: int = 2000, tol: float = 1e-10) -> np.ndarray:
+def nnls(S, Y) -> np.ndarray:
     """Non-negative least squares ``min_H ||Y - S H||_F, H >= 0``, batched, in float64.
 
-    Coordinate descent on the normal equations (one sweep updates each of the ``k`` rows of
-    ``H`` exactly, given the others) until the largest change is below ``tol`` times the largest
-    entry, then an exact solve on each column's support, kept where it is feasible and meets
-    the optimality (KKT) conditions. The result agrees with Lawson-Hanson
-    (``scipy.optimize.nnls``) to solver precision.
+    Every column of every catalogue is solved by :func:`scipy.optimize.nnls` (Lawson-Hanson
+    active set), which reaches the optimum for any signatures: near-collinear or duplicated
+    profiles and more signatures than channels included. About 20 us per sample at rank 15
+    (2,780 samples in 0.05 s), so a loop over columns costs nothing next to the fits.
 
     Parameters
     ----------
     S : array-like
         Signatures, ``(..., channels, k)``.
     Y : array-like
-        Catalogues, ``(..., channels, n)``.
+        Catalogues, ``(..., channels, n)``; leading dimensions broadcast with ``S``'s.
 
     Returns
     -------
     numpy.ndarray
         Exposures ``(..., k, n)``.
     """
+    from scipy.optimize import nnls as _scipy_nnls
+
     S = np.asarray(S, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
-    St = np.swapaxes(S, -1, -2)
-    G = St @ S
-    B = St @ Y
-    k = G.shape[-1]
-    diag = np.maximum(np.diagonal(G, axis1=-2, axis2=-1), _EPS)
-    H = np.maximum(B / diag[..., None], 0.0) / k
-    for _ in range(max_iter):
-        change = 0.0
-        for j in range(k):
-            grad = B[..., j, :] - (G[..., j:j + 1, :] @ H)[..., 0, :]
-            new = np.maximum(H[..., j, :] + grad / diag[..., j, None], 0.0)
-            change = max(change, float(np.abs(new - H[..., j, :]).max()))
-            H[..., j, :] = new
-        if change <= tol * max(float(np.abs(H).max()), _EPS):
-            break
-    exact = _exact_on_support(G, B, H)
-    grad = G @ exact - B                                # gradient of 1/2||Y - S H||^2
-    scale = np.maximum(np.abs(B).max(axis=-2, keepdims=True), _EPS)
-    optimal = ((exact >= 0) & ((exact > 0) | (grad >= -1e-6 * scale))).all(axis=-2, keepdims=True)
-    return np.where(optimal, exact, H)
+    lead = np.broadcast_shapes(S.shape[:-2], Y.shape[:-2])
+    S = np.broadcast_to(S, lead + S.shape[-2:])
+    Y = np.broadcast_to(Y, lead + Y.shape[-2:])
+    k, n = S.shape[-1], Y.shape[-1]
+    H = np.zeros(lead + (k, n))
+    maxiter = 50 * max(k, S.shape[-2]) + 100
+    for idx in np.ndindex(*lead):
+        A = np.ascontiguousarray(S[idx])
+        for j in range(n):
+            H[idx + (slice(None), j)] = _scipy_nnls(A, Y[idx + (slice(None), j)], maxiter=maxiter)[0]
+    return H
 
 
 def kl_terms(Y: np.ndarray, Y_hat: np.ndarray) -> np.ndarray:
