@@ -65,6 +65,11 @@ iterations apart below 1e-6, or 10,000 iterations (KL multiplicative updates on 
 genomes converge in about 150-8,000 iterations by this rule, depending on the rank)."""
 
 
+RESAMPLE_FLOOR = 1e-4
+"""Entries of the fitted (resampled or raw) catalogues are floored at this value, as
+SigProfilerExtractor's ``pnmf`` does before normalising."""
+
+
 REFERENCES = {
     "COSMIC_v3.4_SBS96_GRCh37": dict(kind="SBS96", build="GRCh37"),
     "COSMIC_v3.4_SBS96_GRCh38": dict(kind="SBS96", build="GRCh38"),
@@ -512,7 +517,11 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         V = resample_counts(counts, n_restarts, np.random.default_rng(r_seed))
     else:
         V = counts_cs[None]
-    cutoff = gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels) if normalization == "gmm" else None
+    # SigProfilerExtractor's pnmf floors every entry at 1e-4 before normalising (so no sample or
+    # channel is exactly zero in a fit); the gmm cutoff comes from the real totals.
+    V = np.maximum(V, RESAMPLE_FLOOR)
+    cutoff = (gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels, seed=r_seed)
+              if normalization == "gmm" else None)
     V, _ = normalize(V, normalization, cutoff)     # exposures are refitted to the real counts below
 
     # 2-4. restarts (in the CPU kernels or PyTorch: models._restarts), consensus, refit, per rank

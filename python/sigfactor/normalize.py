@@ -6,8 +6,8 @@ exposures back afterwards. sigfactor implements its three options:
 
 ``"gmm"``
     A cutoff on the per-sample totals is found with two-component Gaussian mixtures
-    (:func:`gmm_cutoff`); samples whose total exceeds it are scaled down so their total equals
-    the cutoff, the others are left alone.
+    (:func:`gmm_cutoff`, never below 100 x the number of channels); samples whose total exceeds
+    it are scaled down so their total equals the cutoff, the others are left alone.
 ``"log2"``
     Every sample is rescaled to a total of ``log2(total)``.
 ``"none"``
@@ -28,71 +28,47 @@ NORMALIZATIONS = ("gmm", "log2", "none")
 __all__ = ["NORMALIZATIONS", "gmm_cutoff", "scale_factors", "normalize"]
 
 
-def _two_gaussians(x: np.ndarray, *, max_iter: int = 500, tol: float = 1e-10) -> np.ndarray:
-    """Labels (0/1) from a 1-D two-component Gaussian mixture fitted by EM.
-
-    Deterministic: the components start at the lower and upper quartile, each with the data's
-    variance and equal weights. Returns the maximum-posterior label of every point.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    var0 = x.var()
-    if x.size < 2 or var0 == 0:
-        return np.zeros(x.size, dtype=int)
-    mu = np.quantile(x, [0.25, 0.75])
-    var = np.array([var0, var0])
-    weight = np.array([0.5, 0.5])
-    floor = 1e-6 * var0
-    prev = -np.inf
-    for _ in range(max_iter):
-        log_p = (-0.5 * (x[:, None] - mu) ** 2 / var - 0.5 * np.log(2 * np.pi * var) + np.log(weight))
-        top = log_p.max(axis=1, keepdims=True)
-        log_norm = top + np.log(np.exp(log_p - top).sum(axis=1, keepdims=True))
-        resp = np.exp(log_p - log_norm)
-        nk = resp.sum(axis=0)
-        if (nk < 1e-12).any():
-            break
-        weight = nk / x.size
-        mu = (resp * x[:, None]).sum(axis=0) / nk
-        var = np.maximum((resp * (x[:, None] - mu) ** 2).sum(axis=0) / nk, floor)
-        ll = float(log_norm.sum())
-        if abs(ll - prev) <= tol * max(abs(ll), 1.0):
-            break
-        prev = ll
-    return np.argmax(log_p, axis=1)
-
-
-def gmm_cutoff(totals, manual_cutoff: float) -> float:
+def gmm_cutoff(totals, manual_cutoff: float, *, seed: int = 0) -> float:
     """SigProfilerExtractor's ``gmm`` cutoff on per-sample mutation totals.
 
-    Repeatedly split the totals into two Gaussian components; while the two means differ by
-    at least four standard deviations of the larger (more populated) component, keep only the
-    larger component and split again. The cutoff is ``mean + 2 sd`` of what remains, capped at
-    ``manual_cutoff`` (SigProfilerExtractor uses 100 x the number of channels, 9,600 for SBS96).
+    Repeatedly split the totals into two Gaussian components
+    (:class:`sklearn.mixture.GaussianMixture`, as SigProfilerExtractor does); while the two
+    means differ by at least four standard deviations of the larger (more populated) component,
+    keep only the larger component and split again. The cutoff is ``mean + 2 sd`` of what
+    remains (truncated to an integer), and never below ``manual_cutoff``: SigProfilerExtractor
+    (``get_normalization_cutoff``) uses 100 x the number of channels (9,600 for SBS96) as a
+    floor, so a cohort of small samples is left alone and only samples above both the mixture's
+    bound and the floor are scaled down.
 
     Parameters
     ----------
     totals : array-like
         Mutations per sample.
     manual_cutoff : float
-        Upper bound of the cutoff.
+        Lower bound of the cutoff.
+    seed : int
+        Seeds the mixtures' k-means start (SigProfilerExtractor leaves it unseeded).
 
     Returns
     -------
     float
     """
+    from sklearn.mixture import GaussianMixture
+
     values = np.asarray(totals, dtype=np.float64).ravel()
-    while values.size > 2:
-        labels = _two_gaussians(values)
+    while values.size > 2 and values.std() > 0:
+        mixture = GaussianMixture(n_components=2, covariance_type="full", random_state=seed)
+        labels = mixture.fit_predict(values[:, None])
         groups, sizes = np.unique(labels, return_counts=True)
         if groups.size < 2:
             break
         big = values[labels == groups[np.argmax(sizes)]]
         small = values[labels == groups[np.argmin(sizes)]]
-        if sizes[0] == sizes[1] or abs(big.mean() - small.mean()) < 4.0 * big.std():
+        if abs(big.mean() - small.mean()) < 4.0 * big.std():
             break
         values = big
     cutoff = float(np.floor(values.mean() + 2.0 * values.std()))
-    return min(cutoff, float(manual_cutoff))
+    return max(cutoff, float(manual_cutoff))
 
 
 def scale_factors(totals: np.ndarray, method: str, cutoff: float | None = None) -> np.ndarray:

@@ -10,15 +10,40 @@ from sigfactor.normalize import gmm_cutoff, normalize
 def test_gmm_cutoff_separates_hypermutators():
     rng = np.random.default_rng(0)
     totals = np.concatenate([rng.normal(2000, 200, 200), [60000, 80000, 75000]])
-    cutoff = gmm_cutoff(totals, 1e9)
+    cutoff = gmm_cutoff(totals, 0)
     main = totals[:200]
     assert main.mean() + 1.5 * main.std() < cutoff < main.mean() + 2.5 * main.std()
-    assert gmm_cutoff(totals, 2100) == 2100                       # capped by the manual cutoff
+    # SigProfilerExtractor's manual cutoff is a floor (a cap would scale the main population
+    # down to 2,100 whenever the mixture's bound exceeds it).
+    assert gmm_cutoff(totals, 1e5) == 1e5
+    assert gmm_cutoff(totals, 2100) == cutoff
+
+
+def test_gmm_cutoff_follows_sigprofilerextractor_on_100_breast_genomes():
+    """Catches min() in place of max(): SigProfilerExtractor 1.4.1 scales 15 of the 100 breast
+    genomes down to 9,600 mutations (its get_normalization_cutoff floors the cutoff at 100 x 96);
+    a cap scaled 41 down to 3,689."""
+    from sigfactor import datasets
+
+    totals = datasets.breast100().counts.sum(axis=1)
+    cutoff = gmm_cutoff(totals, 9600)
+    assert cutoff == 9600
+    assert int((totals > cutoff).sum()) == 15
+
+
+def test_gmm_cutoff_of_proportions_scales_nothing():
+    """Catches a cutoff of 0 on a catalogue of proportions (every sample became zero, then NaN)."""
+    rng = np.random.default_rng(3)
+    V = rng.dirichlet(np.ones(96), size=12).T              # channels x samples, columns sum to 1
+    cutoff = gmm_cutoff(V.sum(axis=0), 9600)
+    out, f = normalize(V, "gmm", cutoff)
+    np.testing.assert_array_equal(out, V)
+    assert (f == 1).all()
 
 
 def test_gmm_cutoff_of_one_population_is_mean_plus_two_sd():
     totals = np.random.default_rng(1).normal(5000, 300, 100)
-    assert gmm_cutoff(totals, 1e9) == pytest.approx(np.floor(totals.mean() + 2 * totals.std()))
+    assert gmm_cutoff(totals, 0) == pytest.approx(np.floor(totals.mean() + 2 * totals.std()))
 
 
 def test_gmm_scales_only_samples_above_the_cutoff():
