@@ -19,7 +19,6 @@ ends at the lowest stable candidate, which is chosen when no step was significan
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping, NamedTuple
 
 import numpy as np
@@ -28,29 +27,17 @@ import pandas as pd
 __all__ = ["Selection", "stable_ranks", "select_rank"]
 
 AVG_MIN, MIN_MIN, SUM_MIN, ALPHA = 0.8, 0.2, 1.0, 0.05
+STABILITY_DECIMALS, ERROR_DECIMALS = 2, 3
+"""SigProfilerExtractor rounds average and minimum stability to two decimals and per-sample
+errors (L2 %) to three before its thresholds, candidate list and Wilcoxon test."""
 
 
 def ranksums(x, y) -> float:
-    """Two-sided p-value of the Wilcoxon rank-sum test, as :func:`scipy.stats.ranksums`.
+    """Two-sided p-value of the Wilcoxon rank-sum test (:func:`scipy.stats.ranksums`, the normal
+    approximation without a tie correction, as SigProfilerExtractor uses it)."""
+    from scipy.stats import ranksums as _ranksums
 
-    The normal approximation without a tie correction (SciPy's and SigProfilerExtractor's
-    test): ``z = (R_x - n_x (n_x + n_y + 1) / 2) / sqrt(n_x n_y (n_x + n_y + 1) / 12)`` with
-    ``R_x`` the sum of ``x``'s ranks in the pooled sample (ties get their average rank), and
-    ``p = erfc(|z| / sqrt(2))``. Written out here because importing ``scipy.stats`` costs
-    half a second of every run.
-    """
-    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
-    pooled = np.concatenate([x, y])
-    order = np.argsort(pooled, kind="mergesort")
-    ranks = np.empty(pooled.size)
-    ranks[order] = np.arange(1, pooled.size + 1)
-    # Ties: every member of a run of equal values gets the run's mean rank.
-    _, inverse, counts = np.unique(pooled, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    ranks = (sums / counts)[inverse]
-    n1, n2 = x.size, y.size
-    z = (ranks[:n1].sum() - n1 * (n1 + n2 + 1) / 2.0) / math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0)
-    return math.erfc(abs(z) / math.sqrt(2.0))
+    return float(_ranksums(np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()).pvalue)
 
 
 class Selection(NamedTuple):
@@ -89,8 +76,9 @@ def select_rank(avg_stability: pd.Series, min_stability: pd.Series,
     Selection
     """
     ranks = pd.Index(sorted(int(r) for r in avg_stability.index), name="rank")
-    avg = avg_stability.reindex(ranks).astype(float)
-    minimum = min_stability.reindex(ranks).astype(float)
+    # SigProfilerExtractor rounds both stabilities to two decimals before every comparison.
+    avg = avg_stability.reindex(ranks).astype(float).round(STABILITY_DECIMALS)
+    minimum = min_stability.reindex(ranks).astype(float).round(STABILITY_DECIMALS)
     stable = stable_ranks(avg, minimum, avg_min=avg_min, min_min=min_min, sum_min=sum_min)
     table = pd.DataFrame({"avg_stability": avg, "min_stability": minimum, "stable": stable,
                           "considered": False, "p_value": np.nan, "chosen": False}, index=ranks)
@@ -104,11 +92,14 @@ def select_rank(avg_stability: pd.Series, min_stability: pd.Series,
     candidates = [int(r) for r in ranks[stable.to_numpy()]
                   if r == highest or avg[r] >= avg[highest]]
     table.loc[candidates, "considered"] = True
-    reference = np.asarray(sample_errors[highest], dtype=float)
+    def errors(r):      # per-sample L2 %, rounded as SigProfilerExtractor writes them
+        return np.round(np.asarray(sample_errors[r], dtype=float), ERROR_DECIMALS)
+
+    reference = errors(highest)
     chosen = highest
     reason = f"highest stable rank {highest}"
     for r in reversed(candidates[:-1]):
-        current = np.asarray(sample_errors[r], dtype=float)
+        current = errors(r)
         p = ranksums(reference, current)
         table.loc[r, "p_value"] = p
         if p < alpha and np.median(current) > np.median(reference):
