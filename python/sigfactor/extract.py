@@ -289,6 +289,11 @@ def rank_seed(seed: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 
+def consensus_seed(rank_seed_: int) -> int:
+    """Seed of the consensus clustering's random starts at one rank (from that rank's seed)."""
+    return int(np.random.SeedSequence([rank_seed_, 1]).generate_state(1)[0])
+
+
 def resample_seed(seed: int) -> int:
     """Seed of the resampling generator (the same resampled catalogues serve every rank)."""
     return int(np.random.SeedSequence([seed, 0]).generate_state(1)[0])
@@ -358,7 +363,7 @@ def _fit_rank(V: np.ndarray, counts_cs: np.ndarray, rank: int, *, n_restarts: in
     started = time.perf_counter()
     hook = None if bar is None else _iteration_hook(bar, rank)
     fitted = fit_restarts(V, rank, n_restarts=n_restarts, seed=seed, progress=hook, **engine)
-    cons = consensus(fitted.signatures, start=fitted.best_index)
+    cons = consensus(fitted.signatures, start=fitted.best_index, seed=consensus_seed(seed))
     H = refit_exposures(cons.signatures, counts_cs, refit_loss)
     stats = sample_statistics(counts_cs, cons.signatures @ H, samples)
     if bar is not None:
