@@ -213,3 +213,16 @@ def test_padded_samples_are_inert(breast21_counts, n_samples):
     np.testing.assert_allclose(run.W, Wt.transpose(0, 2, 1), rtol=1e-9, atol=1e-12 * np.abs(Wt).max())
     expected = LOSSES["kl"](V, torch.from_numpy(run.W) @ torch.from_numpy(run.H)).numpy()
     np.testing.assert_allclose(run.loss, expected, rtol=1e-10)
+
+
+def test_overflowing_catalogue_is_not_marked_converged():
+    """Catches kernels compiled with fastmath's nnan/ninf flags, under which LLVM folds away the
+    stopping rule's isfinite check: float32 catalogues near the type's limit overflow W H, and
+    the restarts were reported converged with an infinite loss."""
+    from sigfactor.models._restarts import fit_restarts
+
+    V = np.random.default_rng(0).random((2, 96, 10)).astype(np.float32) * np.float32(3e37)
+    fitted = fit_restarts(V, 3, n_restarts=2, seed=1, model="nmf", loss="kl", device="cpu", dtype="float32",
+                          threads=1, max_iter=200, tol=1e-6, check_every=10)
+    assert not np.isfinite(fitted.loss).any()
+    assert not fitted.converged.any()
