@@ -24,9 +24,11 @@ def random_init(V: torch.Tensor, rank: int, gens) -> State:
 def nndsvd_init(V: torch.Tensor, rank: int, gens) -> State:
     """NNDSVD (Boutsidis & Gallopoulos 2008) with zeros filled by small random values.
 
-    The SVD part is the same for every restart on the same data; the zeros are filled with
-    ``U(0, mean(V) / 100)`` draws from each restart's generator (the ``nndsvdar`` variant), so
-    restarts differ and multiplicative updates can move every entry.
+    The SVD part is scikit-learn's ``init="nndsvd"`` (exact SVD here, randomized there) and the
+    same for every restart on the same data; its zeros are filled with ``U(0, mean(V) / 100)``
+    draws from each restart's generator (scikit-learn's ``"nndsvdar"`` fills the same entries
+    with ``|N(0, 1)| mean(V) / 100``), so restarts differ and multiplicative updates can move
+    every entry.
     """
     n_restarts = len(gens)
     V64 = V.detach().to("cpu", torch.float64)
