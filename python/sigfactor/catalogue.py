@@ -573,7 +573,7 @@ def _write_rds(catalogue: Catalogue, path: str) -> None:
 
 # ---- writing ---------------------------------------------------------------------------------
 
-def write_catalogue(catalogue, path, format: str | None = None) -> Path:
+def write_catalogue(catalogue, path, format: str | None = None, *, overwrite: bool = True) -> Path:
     """Write a catalogue to ``path`` atomically (a temporary file in the same folder, then a rename).
 
     Parameters
@@ -590,6 +590,9 @@ def write_catalogue(catalogue, path, format: str | None = None) -> Path:
         and order); ``.csv`` PCAWG/TCGA (``Mutation type``, ``Trinucleotide``, SBS96 only);
         ``.h5ad`` AnnData (obs = samples); ``.rds`` an R matrix as MutationalPatterns'
         ``mut_matrix`` (needs ``sigfactor[r]``).
+    overwrite : bool, default True
+        Replace an existing ``path``. With False, a ``path`` that exists (also one that appears
+        while the file is written) is refused with FileExistsError and left as it is.
 
     Returns
     -------
@@ -613,23 +616,40 @@ def write_catalogue(catalogue, path, format: str | None = None) -> Path:
                          "Use format='sigprofiler' or 'mutationalpatterns'.")
     if not path.parent.is_dir():
         raise ValueError(f"path '{path}': folder '{path.parent}' does not exist; create it first.")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite={overwrite!r} is not valid; expected True or False.")
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(f"output file '{path}' already exists; choose another or pass overwrite=True (--force).")
     writers: dict[str, Callable[[Catalogue, str], None]] = {
         "sigprofiler": _write_sigprofiler, "mutationalpatterns": _write_mutationalpatterns,
         "pcawg": _write_pcawg, "h5ad": _write_h5ad, "rds": _write_rds,
     }
     if format == "rds":
         _rpy2()  # fail before creating anything
-    _atomic_write(path, lambda tmp: writers[format](catalogue, tmp))
+    _atomic_write(path, lambda tmp: writers[format](catalogue, tmp), replace=overwrite)
     return path
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+def _atomic_write(path: Path, write: Callable[[str], None], *, replace: bool = True) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The rename is atomic; without ``replace`` it refuses a ``path`` that exists by then
+    (FileExistsError). The file gets the umask's permissions, and errors of the file system
+    name ``path``, not the temporary file.
+    """
+    from .io.folder import publish, user_os_error
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=f".tmp{path.suffix[:10]}", dir=path.parent)
+    except OSError as err:
+        raise user_os_error(err, f"cannot create the output file '{path}'") from None
     os.close(fd)
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        try:
+            write(tmp)
+        except OSError as err:
+            raise user_os_error(err, f"cannot write the output file '{path}'", Path(tmp), path) from None
+        publish(Path(tmp), path, replace)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -1,18 +1,81 @@
 """The ``sigfactor`` command line: ``extract``, ``example``, ``refit``, ``convert`` (and ``compare``).
 
-Errors reach the user as one line on stderr and exit status 2, never a traceback.
+Errors reach the user as one line on stderr and exit status 2, never a traceback; so do errors
+of the file system (read-only, full, a name too long) and sizes that cannot fit in memory.
+Warnings are one line each (``sigfactor: warning: ...``). SIGINT, SIGTERM and SIGHUP end a
+command cleanly: temporary files and folders are removed, helper processes ended, nothing is
+written, and the exit status is 128 + the signal's number (130, 143, 129).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
+import warnings
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "Terminated"]
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
-               IsADirectoryError, PermissionError, ConnectionError, KeyError)
+USER_ERRORS = (ValueError, TypeError, OSError, KeyError, MemoryError)
+"""Errors reported as one line and exit status 2 (OSError covers missing files, permissions,
+full or read-only file systems and names too long)."""
+
+SIGNALS = ("SIGTERM", "SIGHUP")
+"""Signals turned into :class:`Terminated` (SIGINT already raises KeyboardInterrupt)."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM or SIGHUP, so that the
+    clean-up that runs on errors (temporary folders, helper processes) runs on these too."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    for name in SIGNALS:                      # the clean-up itself is not interrupted again
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_end_cleanly():
+    """SIGTERM and SIGHUP raise :class:`Terminated` while the block runs (main thread only);
+    the previous handlers come back afterwards."""
+    wanted = [getattr(signal, name) for name in SIGNALS if hasattr(signal, name)]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _terminate) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """One line per warning, without the source file and line it came from."""
+    text = " ".join(str(message).split())
+    print(f"sigfactor: warning: {text}", file=sys.stderr if file is None else file)
+
+
+def _one_line(err: BaseException) -> str:
+    """An error as one line: the message, or for the system's errors the cause and the path."""
+    if isinstance(err, MemoryError):
+        detail = " ".join(str(err).split())
+        return f"not enough memory{': ' + detail if detail else ''}; try fewer restarts or ranks."
+    if isinstance(err, OSError) and err.strerror:
+        text = err.strerror if err.filename is None else f"{err.strerror}: '{err.filename}'"
+    elif isinstance(err, KeyError) and err.args:
+        text = str(err.args[0])
+    else:
+        text = str(err)
+    return " ".join(text.split()) or type(err).__name__
 
 
 def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 100) -> None:
@@ -35,6 +98,9 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     p.add_argument("--max-iter", type=int, default=None, metavar="N", help="iterations cap per restart")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for the fits (default: every CPU; 1 for small catalogues outside KL NMF)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the fits on Dask: 'local', a scheduler address (tcp://host:8786) or a "
+                        "scheduler file (.json) (default: in this process)")
     p.add_argument("--no-plots", action="store_true", help="skip plots/")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -96,6 +162,8 @@ def _extract_kwargs(args) -> dict:
         kwargs["max_iter"] = args.max_iter
     if args.threads is not None:
         kwargs["threads"] = args.threads
+    if args.scheduler is not None:
+        kwargs["scheduler"] = args.scheduler
     return kwargs
 
 
@@ -158,7 +226,8 @@ def _run_refit(args, argv) -> int:
     path = Path(args.out)
     if not path.absolute().parent.is_dir():
         raise FileNotFoundError(f"--out '{path}': folder '{path.absolute().parent}' does not exist.")
-    _atomic_write(path, lambda tmp: exposures.to_csv(tmp, sep="\t", index_label="Samples", lineterminator="\n"))
+    _atomic_write(path, lambda tmp: exposures.to_csv(tmp, sep="\t", index_label="Samples", lineterminator="\n"),
+                  replace=args.force)
     return 0
 
 
@@ -169,26 +238,30 @@ def _run_convert(args, argv) -> int:
 
     if os.path.exists(args.output) and not args.force:
         raise FileExistsError(f"output file '{args.output}' already exists; pass --force to replace it.")
-    write_catalogue(read_catalogue(args.input), args.output, format=args.format)
+    write_catalogue(read_catalogue(args.input), args.output, format=args.format, overwrite=args.force)
     return 0
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 user error, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 success, 2 user error, 128 + N on signal N)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if hasattr(args, "handler"):
-            return int(args.handler(args, argv) or 0)
-        return int(args.func(args) or 0)          # subcommands added by other modules (compare)
-    except KeyboardInterrupt:
-        print("sigfactor: interrupted; nothing was written.", file=sys.stderr)
-        return 130
-    except USER_ERRORS as err:
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"sigfactor {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings(), _signals_end_cleanly():
+        warnings.showwarning = _show_warning
+        try:
+            if hasattr(args, "handler"):
+                return int(args.handler(args, argv) or 0)
+            return int(args.func(args) or 0)          # subcommands added by other modules (compare)
+        except KeyboardInterrupt:
+            print("sigfactor: interrupted; nothing was written.", file=sys.stderr)
+            return 128 + signal.SIGINT
+        except Terminated as stop:
+            print(f"sigfactor: stopped by {signal.Signals(stop.signum).name}; nothing was written.", file=sys.stderr)
+            return 128 + stop.signum
+        except USER_ERRORS as err:
+            print(f"sigfactor {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            return 2
 
 
 def run() -> None:

@@ -21,12 +21,17 @@ Signature tables are tab-separated, ``MutationType`` first, rows in SigProfiler 
 activity tables have ``Samples`` first and whole mutation counts (rounded, as SigProfiler
 writes them). ``SBS96`` stands for the catalogue's kind (``DBS78``, ``ID83``).
 
-The folder is built in a temporary folder beside ``DIR`` and renamed into place at the end; an
-error or an interrupt leaves no ``DIR`` (and, with ``force``, the old ``DIR`` untouched).
+The folder is built in a temporary folder beside ``DIR`` and renamed into place at the end, in
+one atomic step that refuses a ``DIR`` that appeared in the meantime (or, with ``force``,
+exchanges it for the new one and only then deletes it): an error or an interrupt leaves no
+``DIR`` (and, with ``force``, the old ``DIR`` untouched), and no run replaces a folder it did not
+mean to. The finished folder gets the permissions of the process umask, as ``mkdir`` gives.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -36,42 +41,214 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_folder", "write_extraction", "check_out_dir"]
+__all__ = ["atomic_folder", "write_extraction", "check_out_dir", "publish", "umask_mode", "user_os_error"]
+
+_TEMP_STEM = 40
+"""Characters of the output name kept in temporary names (which add about 15 of their own)."""
 
 
 def check_out_dir(out, force: bool) -> Path:
-    """Return ``out`` as a Path; refuse an existing one unless ``force``, and a missing parent."""
+    """Return ``out`` as a Path, refusing what cannot become a new result folder.
+
+    Refused: an existing ``out`` unless ``force`` (and then anything but a folder), the current
+    folder or one holding it, a name longer than the file system allows, a missing parent,
+    and a parent in which nothing can be created (read-only or full file system, no
+    permission), found by creating and removing a temporary folder there.
+    """
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out={out!r} is not valid; expected a folder path.")
     path = Path(out)
+    real = Path(os.path.realpath(path))
+    here = Path(os.path.realpath(os.getcwd()))
+    if real == here or real in here.parents:
+        raise ValueError(
+            f"out={str(path)!r} is the current folder or holds it; the result is written as a new "
+            "folder that replaces the whole of 'out', so it must name a folder you are not in "
+            "(e.g. 'results').")
+    parent = real.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"out={str(path)!r}: folder '{parent}' does not exist; create it first.")
+    name_max = _name_max(parent)
+    if len(os.fsencode(real.name)) > name_max:
+        raise ValueError(f"out='{str(path)[:40]}...': the name has {len(os.fsencode(real.name))} bytes; the "
+                         f"file system allows at most {name_max}. Choose a shorter name.")
     if path.exists() and not force:
         raise FileExistsError(f"output folder '{path}' already exists; choose another or pass force=True (--force).")
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"output '{path}' exists and is not a folder; remove it first.")
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"out={str(path)!r}: folder '{parent}' does not exist; create it first.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=_temp_prefix(real), suffix=".tmp", dir=parent))
+    except OSError as err:
+        raise user_os_error(err, f"cannot create the output folder '{path}' in '{parent}'") from None
     return path
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name[:_TEMP_STEM]}."
+
+
+def user_os_error(err: OSError, context: str, tmp: Path | None = None, path: Path | None = None) -> OSError:
+    """``err`` (an OSError) said in the user's terms: ``context``, the cause, and the user's
+    path where the error named a temporary one."""
+    text = err.strerror or str(err)
+    name = err.filename
+    if tmp is not None:
+        text = text.replace(str(tmp), str(path))
+        if isinstance(name, str):
+            name = name.replace(str(tmp), str(path))
+    where = f" ('{name}')" if isinstance(name, str) and name not in text else ""
+    message = f"{context}: {text}{where}"
+    if err.errno:
+        return OSError(err.errno, message)              # the subclass follows the errno
+    try:
+        return type(err)(message)
+    except Exception:                                   # noqa: BLE001 - an unusual constructor
+        return OSError(message)
+
+
+def umask_mode(mode: int = 0o777) -> int:
+    """``mode`` less the process umask: the permissions ``mkdir`` (0o777) or ``open`` (0o666) give."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mode & ~mask
+
+
+# ---- publishing a finished temporary file or folder -------------------------------------------
+
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
+_AT_FDCWD = -100
+
+
+def _load_renameat2():
+    """libc's ``renameat2`` (Linux, glibc 2.28 or later), or None."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_RENAMEAT2 = _load_renameat2()
+
+
+def _renameat2(src: Path, dst: Path, flags: int) -> bool:
+    """Rename with ``flags``; False where the system or the file system cannot (the caller then
+    falls back), OSError for any other failure."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(dst))
+
+
+def _rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst`` in one step that fails (FileExistsError) if ``dst`` exists.
+
+    Without ``renameat2``: claim ``dst`` with ``mkdir`` (atomic), then rename onto that empty
+    folder, which POSIX allows and which fails if anything was put into it meanwhile.
+    """
+    try:
+        if _renameat2(src, dst, _RENAME_NOREPLACE):
+            return
+    except OSError as err:
+        if err.errno == errno.EEXIST:
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from None
+        raise
+    if src.is_dir():
+        os.mkdir(dst)                                   # FileExistsError if it is there
+        try:
+            os.rename(src, dst)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.rmdir(dst)
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from None
+            raise
+    else:
+        os.link(src, dst)                               # FileExistsError if it is there
+        os.unlink(src)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def publish(tmp: Path, path: Path, force: bool) -> None:
+    """Make the finished ``tmp`` (a file or a folder beside ``path``) become ``path``, atomically.
+
+    Without ``force`` an existing ``path`` (one that appeared since the start, since the
+    callers refuse one that was there) is left as it is and FileExistsError is raised. With
+    ``force`` it is exchanged for ``tmp`` in one step (``renameat2(RENAME_EXCHANGE)``; where
+    that is not available, renamed aside first) and deleted afterwards. ``tmp`` gets the
+    umask's permissions first (temporary files and folders are created private).
+    """
+    os.chmod(tmp, umask_mode(0o777 if tmp.is_dir() else 0o666))
+    try:
+        _rename_noreplace(tmp, path)
+        return
+    except FileExistsError:
+        if not force:
+            kind = "folder" if tmp.is_dir() else "file"
+            raise FileExistsError(
+                f"output {kind} '{path}' appeared while sigfactor was running (another run or program "
+                f"created it); it was left as it is and this result was not written. Choose another "
+                f"output, or pass force=True (--force) to replace it.") from None
+    if path.is_dir() != tmp.is_dir():
+        raise FileExistsError(f"output '{path}' is a {'folder' if path.is_dir() else 'file'}; expected a "
+                              f"{'folder' if tmp.is_dir() else 'file'} to replace. Remove it first.")
+    if not tmp.is_dir():
+        os.replace(tmp, path)                           # one step for a file
+        return
+    if _renameat2(tmp, path, _RENAME_EXCHANGE):
+        _remove(tmp)                                    # tmp now holds the old one
+        return
+    aside = tmp.with_name(tmp.name + ".old")
+    os.rename(path, aside)
+    try:
+        _rename_noreplace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rename(aside, path)
+        raise
+    _remove(aside)
 
 
 @contextlib.contextmanager
 def atomic_folder(out, force: bool = False):
     """Yield a temporary folder that becomes ``out`` when the block ends without error.
 
-    With ``force``, an existing ``out`` is replaced only after the new folder is complete.
+    An ``out`` that appears while the block runs is refused then (FileExistsError), or with
+    ``force`` replaced (only after the new folder is complete). Errors of the file system
+    inside the block are raised as OSError naming ``out``, not the temporary folder.
     """
     path = check_out_dir(out, force)
-    parent = path.absolute().parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    parent = Path(os.path.realpath(path)).parent
     try:
-        yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
-            os.replace(path, old / "previous")
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent))
+    except OSError as err:
+        raise user_os_error(err, f"cannot create the output folder '{path}'") from None
+    try:
+        try:
+            yield tmp
+        except OSError as err:
+            raise user_os_error(err, f"cannot write the output folder '{path}'", tmp, path) from None
+        publish(tmp, parent / path.name, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -265,11 +442,11 @@ def write_extraction(result, out, *, force: bool = False, plots: bool = True, ru
         remote = worker is not None and worker.submit(_write_products, result, tmp, plots, split=True)
         try:
             _write_tables(result, tmp)
+            figures = worker.result() if remote else _write_products(result, tmp, plots)
         except BaseException:
             if remote:
-                worker.close()          # end the writer before the folder is removed
+                worker.close()          # end the writer (also while waiting for it) before the folder is removed
             raise
-        figures = worker.result() if remote else _write_products(result, tmp, plots)
         record = {
             **(run_info or {}),
             **result.settings,

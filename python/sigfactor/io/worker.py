@@ -6,14 +6,19 @@ anndata (about 0.6 s) while the main process fits, then draws the figures and wr
 two or more cores that takes most of the writing off the command's wall time.
 
 POSIX only (``os.fork``); elsewhere, or when the work cannot be pickled, callers run the
-function themselves (:meth:`ForkedWorker.submit` returns False).
+function themselves (:meth:`ForkedWorker.submit` returns False). On Linux a helper dies with
+the process that forked it (``PR_SET_PDEATHSIG``), so that a helper's own helper does not
+go on writing when its parent is killed, and none outlives a killed command.
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import pickle
+import signal
 import struct
+import sys
 
 __all__ = ["ForkedWorker"]
 
@@ -70,10 +75,12 @@ class ForkedWorker:
             return
         job_read, job_write = os.pipe()
         result_read, result_write = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:                                    # the child
             os.close(job_write)
             os.close(result_read)
+            _die_with_parent(parent)
             _child(job_read, result_write, preload)     # never returns
         os.close(job_read)
         os.close(result_write)
@@ -131,6 +138,22 @@ class ForkedWorker:
 
     def __exit__(self, *exc):
         self.close()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: ask the kernel to SIGKILL this (forked) process when ``parent`` ends, however it
+    ends; leave at once if it already has. Elsewhere nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (AttributeError, OSError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _child(job_read: int, result_write: int, preload: tuple[str, ...]) -> None:

@@ -1,0 +1,248 @@
+"""Bad input and hostile conditions: nothing lost, one line on stderr, exit status 2.
+
+Command-line cases run the real console script (or the real CLI in ``python -c`` with a hook
+that plays the other party, e.g. another run creating the output folder at a chosen moment)
+on the 21 breast genomes with a few restarts, so each takes a second or two.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sigfactor import datasets
+from sigfactor.catalogue import write_catalogue
+from sigfactor.io import folder
+from sigfactor.io.folder import atomic_folder
+
+SIGFACTOR = str(Path(sys.executable).with_name("sigfactor"))
+TINY = ["--ranks", "1-2", "--restarts", "3", "--max-iter", "200", "--quiet", "--no-plots"]
+
+
+@pytest.fixture(scope="module")
+def breast(tmp_path_factory):
+    path = tmp_path_factory.mktemp("input") / "breast.txt"
+    write_catalogue(datasets.breast21(), path)
+    return path
+
+
+def sigfactor(*args, cwd=None, umask=None, timeout=120):
+    """The console script, as a user runs it."""
+    return subprocess.run([SIGFACTOR, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, preexec_fn=None if umask is None else (lambda: os.umask(umask)))
+
+
+def sigfactor_with_hook(hook: str, *args, **popen):
+    """The real command line in a fresh interpreter, after ``hook`` (Python source) ran there."""
+    script = "import os, sys, time\n" + textwrap.dedent(hook) + "\nfrom sigfactor.cli import run\nrun()\n"
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def finish(proc, timeout=120):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def one_error_line(err: str) -> bool:
+    return err.count("\n") == 1 and err.startswith("sigfactor ") and "Traceback" not in err
+
+
+def leftovers(folder_path: Path) -> list[str]:
+    return sorted(p.name for p in folder_path.iterdir() if p.name.startswith("."))
+
+
+# ---- 7. an output folder that appears during the run ----------------------------------------
+
+@pytest.fixture(params=["renameat2", "mkdir-then-rename"])
+def rename_way(request, monkeypatch):
+    """Both ways of publishing: renameat2 (Linux) and the POSIX fallback used elsewhere."""
+    if request.param == "renameat2" and getattr(folder, "_RENAMEAT2", "absent") is None:
+        pytest.skip("this C library has no renameat2")
+    if request.param != "renameat2":
+        monkeypatch.setattr(folder, "_RENAMEAT2", None, raising=False)
+    return request.param
+
+
+@pytest.mark.parametrize("content", [["PRECIOUS.txt"], []])
+def test_a_folder_that_appears_during_the_run_is_kept(tmp_path, rename_way, content):
+    """Catches a final rename that replaces what appeared after the start-up check (the old
+    ``os.replace`` silently replaced an empty folder, and ``--force``-style code a full one)."""
+    out = tmp_path / "out"
+    with pytest.raises(FileExistsError, match="appeared while sigfactor was running"):
+        with atomic_folder(out) as tmp:
+            (tmp / "new.txt").write_text("new")
+            out.mkdir()
+            for name in content:
+                (out / name).write_text("x")
+    assert sorted(p.name for p in out.iterdir()) == content
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]          # no temporary folder left
+
+
+def test_force_replaces_a_folder_that_appeared_and_leaves_nothing_else(tmp_path, rename_way):
+    out = tmp_path / "out"
+    with atomic_folder(out, force=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+        out.mkdir()
+        (out / "old.txt").write_text("old")
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_force_replaces_an_existing_folder(tmp_path, rename_way):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with atomic_folder(out, force=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+        assert (out / "old.txt").is_file()                       # untouched until the end
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+COMPETE = """
+import sigfactor.io.folder as f
+_tables = f._write_tables
+def _write_tables(result, root):      # after the start-up check, before the final rename
+    _tables(result, root)
+    {action}
+f._write_tables = _write_tables
+"""
+
+
+def test_cli_refuses_a_folder_created_during_the_run(breast, tmp_path):
+    """The issue's reproduction, made deterministic: the folder appears while the tables are written."""
+    out = tmp_path / "race"
+    action = f"os.mkdir({str(out)!r}); open({str(out / 'PRECIOUS.txt')!r}, 'w').write('x')"
+    code, _, err = finish(sigfactor_with_hook(COMPETE.format(action=action), "extract", breast,
+                                              "--out", out, *TINY))
+    assert code == 2 and one_error_line(err), err
+    assert "appeared while sigfactor was running" in err and str(out) in err
+    assert (out / "PRECIOUS.txt").read_text() == "x" and [p.name for p in out.iterdir()] == ["PRECIOUS.txt"]
+    assert leftovers(tmp_path) == []
+
+
+def test_two_runs_on_one_folder_one_wins_the_other_says_so(breast, tmp_path):
+    """Run B starts and finishes while run A writes; A must not replace B's result."""
+    out = tmp_path / "shared"
+    action = (f"import subprocess; rc = subprocess.run([{SIGFACTOR!r}, 'extract', {str(breast)!r}, '--out', "
+              f"{str(out)!r}, '--seed', '7', *{TINY!r}]).returncode; assert rc == 0, rc")
+    code, _, err = finish(sigfactor_with_hook(COMPETE.format(action=action), "extract", breast,
+                                              "--out", out, "--seed", "0", *TINY))
+    assert code == 2 and "appeared while sigfactor was running" in err, err
+    assert json.loads((out / "run.json").read_text())["seeds"]["seed"] == 7      # B's result, intact
+    assert leftovers(tmp_path) == []
+
+
+def test_cli_force_replaces_a_folder_created_during_the_run(breast, tmp_path):
+    out = tmp_path / "race"
+    action = f"os.mkdir({str(out)!r}); open({str(out / 'OLD.txt')!r}, 'w').write('x')"
+    code, _, err = finish(sigfactor_with_hook(COMPETE.format(action=action), "extract", breast,
+                                              "--out", out, "--force", *TINY))
+    assert code == 0, err
+    assert (out / "run.json").is_file() and not (out / "OLD.txt").exists()
+    assert leftovers(tmp_path) == []
+
+
+# ---- 8. output paths the file system cannot take --------------------------------------------
+
+def test_out_dot_with_force_is_refused_in_one_line(breast, tmp_path):
+    """``--out . --force`` gave a traceback (rename of '.': EBUSY) and left a '..*.old' folder."""
+    here = tmp_path / "work"
+    here.mkdir()
+    (here / "keep.txt").write_text("x")
+    proc = sigfactor("extract", breast, "--out", ".", "--force", *TINY, cwd=here)
+    assert proc.returncode == 2 and one_error_line(proc.stderr), proc.stderr
+    assert "current folder" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    assert [p.name for p in here.iterdir()] == ["keep.txt"]
+
+
+def test_long_output_names(breast, tmp_path):
+    """A name the file system takes must work (the temporary name must not be longer than the
+    limit when the user's is not); one it cannot take is refused in one line before the fit."""
+    fits = tmp_path / ("r" * 250)
+    proc = sigfactor("extract", breast, "--out", fits, *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert (fits / "run.json").is_file()
+    proc = sigfactor("extract", breast, "--out", tmp_path / ("x" * 300), *TINY)
+    assert proc.returncode == 2 and one_error_line(proc.stderr), proc.stderr
+    assert "300 bytes" in proc.stderr and "at most 255" in proc.stderr
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_outputs_follow_the_umask(breast, tmp_path, umask, folder_mode, file_mode):
+    """Catches permissions left as tempfile's private 0700 (folders) and 0600 (files)."""
+    out = tmp_path / "res"
+    assert sigfactor("extract", breast, "--out", out, *TINY, umask=umask).returncode == 0
+    assert stat.S_IMODE(out.stat().st_mode) == folder_mode
+    assert stat.S_IMODE((out / "run.json").stat().st_mode) == file_mode
+    converted = tmp_path / "converted.tsv"
+    assert sigfactor("convert", breast, converted, umask=umask).returncode == 0
+    assert stat.S_IMODE(converted.stat().st_mode) == file_mode
+
+
+# ---- 8. signals while writing ----------------------------------------------------------------
+
+SLOW_WRITER = """
+import sigfactor.io.folder as f
+_h5ad = f._write_h5ad
+def _write_h5ad(result, path):       # runs in the writer process (with plots, in the one it forks)
+    with open({pidfile!r} + ".part", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.rename({pidfile!r} + ".part", {pidfile!r})
+    time.sleep(60)
+    _h5ad(result, path)
+f._write_h5ad = _write_h5ad
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+@pytest.mark.parametrize("signame, plots", [("SIGTERM", False), ("SIGHUP", True)])
+def test_a_signal_while_writing_leaves_no_folder_and_no_writer(breast, tmp_path, signame, plots):
+    """Catches the default action of SIGTERM/SIGHUP (the command dies at once, its ``.res.*.tmp``
+    folder stays and the forked writer, or the process the writer forked, goes on filling it)."""
+    pidfile, out = tmp_path / "writer.pid", tmp_path / "res"
+    args = TINY if not plots else [a for a in TINY if a != "--no-plots"]
+    proc = sigfactor_with_hook(SLOW_WRITER.format(pidfile=str(pidfile)), "extract", breast, "--out", out, *args)
+    writer = None
+    try:
+        deadline = time.monotonic() + 90
+        while not pidfile.exists():                     # wait until the writer is at work
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the writer never started"
+            time.sleep(0.05)
+        writer = int(pidfile.read_text())
+        proc.send_signal(getattr(signal, signame))
+        code, _, err = finish(proc, timeout=30)
+        assert code == 128 + getattr(signal, signame), err
+        assert err.count("\n") == 1 and f"stopped by {signame}" in err and "Traceback" not in err, err
+        assert leftovers(tmp_path) == [] and not out.exists()
+        deadline = time.monotonic() + 10
+        while _alive(writer) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(writer), "the writer process outlived the command"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if writer is not None and _alive(writer):
+            os.kill(writer, signal.SIGKILL)
