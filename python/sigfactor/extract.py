@@ -4,9 +4,11 @@
 
 1. resampling (:func:`resample_counts`, one multinomial draw per sample keeping its total) and
    normalisation of hypermutated samples (:mod:`sigfactor.normalize`);
-2. all restarts of one rank fitted as one batch (:func:`sigfactor.models._restarts.fit_restarts`:
+2. the restarts of each rank fitted in batches (:func:`sigfactor.models._restarts.fit_restarts`:
    KL NMF on the CPU in sigfactor's compiled kernels without importing PyTorch, any other
-   model, loss or device through :func:`sigfactor.models.fit`);
+   model, loss or device through :func:`sigfactor.models.fit`), by default all of a rank's
+   restarts as one batch in this process, or in blocks on a Dask cluster
+   (:mod:`sigfactor.parallel`);
 3. consensus signatures and stability (:mod:`sigfactor.consensus`);
 4. exposures refitted to the real counts (:mod:`sigfactor.refit`) and per-sample errors
    (:func:`sample_statistics`);
@@ -50,9 +52,10 @@ from .catalogue import Catalogue, _is_anndata, as_catalogue
 from .consensus import consensus
 from .decompose import decompose, describe
 from .matching import match_signatures
-from .models._base import MODELS, signature_names
-from .models._restarts import fit_restarts
+from .models._base import MODELS, restart_seeds, signature_names, warn_not_converged
+from .models._restarts import Restarts
 from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
+from .parallel import blocks, check_scheduler, describe_scheduler, executor, fit_block, join_blocks
 from .refit import nnls, refit_kl
 from .selection import select_rank
 
@@ -356,18 +359,14 @@ def _iteration_hook(bar, rank: int):
     return hook
 
 
-def _fit_rank(V: np.ndarray, counts_cs: np.ndarray, rank: int, *, n_restarts: int, seed: int,
-              refit_loss: str, names: list[str], channels: pd.Index, samples: pd.Index, engine: dict,
-              bar) -> RankSolution:
-    """Restarts, consensus, refit and errors at one rank."""
+def _fit_rank(fitted: Restarts, counts_cs: np.ndarray, rank: int, *, seed: int, refit_loss: str,
+              names: list[str], channels: pd.Index, samples: pd.Index, fit_seconds: float) -> RankSolution:
+    """Consensus, refit and errors at one rank from its fitted restarts (``fit_seconds``: the
+    time the fits took, added to the rank's ``seconds``)."""
     started = time.perf_counter()
-    hook = None if bar is None else _iteration_hook(bar, rank)
-    fitted = fit_restarts(V, rank, n_restarts=n_restarts, seed=seed, progress=hook, **engine)
     cons = consensus(fitted.signatures, start=fitted.best_index, seed=consensus_seed(seed))
     H = refit_exposures(cons.signatures, counts_cs, refit_loss)
     stats = sample_statistics(counts_cs, cons.signatures @ H, samples)
-    if bar is not None:
-        bar.update(n_restarts)
     return RankSolution(
         rank=rank,
         signatures=pd.DataFrame(cons.signatures, index=channels, columns=names),
@@ -379,24 +378,57 @@ def _fit_rank(V: np.ndarray, counts_cs: np.ndarray, rank: int, *, n_restarts: in
         converged=float(fitted.converged.mean()),
         fit_seed=seed,
         threads=fitted.threads,
-        seconds=time.perf_counter() - started,
+        seconds=fit_seconds + time.perf_counter() - started,
     )
 
 
-def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, engine, progress) -> dict:
-    """Every rank's :class:`RankSolution`, with a progress bar over ranks x restarts."""
+def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, engine, progress,
+               scheduler=None, block_size=None) -> dict:
+    """Every rank's :class:`RankSolution`, with a progress bar over ranks x restarts.
+
+    The restarts of each rank are fitted in blocks of ``block_size`` (:func:`restart_blocks`),
+    one :func:`sigfactor.parallel.fit_block` task each, on ``scheduler``'s executor; each
+    rank's blocks are joined in restart order, and consensus, refit and errors run here.
+    """
     bar = _progress_bar(progress, len(rank_list) * n_restarts)
     solutions = {}
     try:
-        for k in rank_list:
-            solutions[k] = _fit_rank(V, counts_cs, k, n_restarts=n_restarts,
-                                     seed=rank_seed(seed, k), refit_loss=refit_loss,
-                                     names=signature_names(k, cat.kind), channels=cat.channels,
-                                     samples=cat.samples, engine=engine, bar=bar)
+        with executor(scheduler) as ex:
+            spans = blocks(n_restarts, restart_blocks(n_restarts, ex.threads, block_size))
+            if not ex.local and engine["threads"] is None:
+                engine = {**engine, "threads": 1}       # parallelism comes from the workers' threads
+            shared = ex.share(V)
+            pending = {}
+            for k in rank_list:
+                seeds = restart_seeds(rank_seed(seed, k), n_restarts)
+                hook = _iteration_hook(bar, k) if bar is not None and ex.local else None
+                pending[k] = [ex.submit(fit_block, shared, k, a, b, seeds[a:b], engine, progress=hook)
+                              for a, b in spans]
+            for k in rank_list:
+                parts = []
+                for (a, b), job in zip(spans, pending.pop(k)):
+                    parts.append(job.result())
+                    if bar is not None:
+                        bar.update(b - a)
+                fitted = join_blocks([p.restarts for p in parts])
+                warn_not_converged(int((~fitted.converged).sum()), n_restarts, engine["max_iter"], engine["tol"])
+                solutions[k] = _fit_rank(fitted, counts_cs, k, seed=rank_seed(seed, k), refit_loss=refit_loss,
+                                         names=signature_names(k, cat.kind), channels=cat.channels,
+                                         samples=cat.samples, fit_seconds=sum(p.seconds for p in parts))
     finally:
         if bar is not None:
             bar.close()
     return solutions
+
+
+def restart_blocks(n_restarts: int, threads: int | None, block_size: int | None = None) -> int:
+    """Restarts per task: ``block_size`` if given, else all of a rank's restarts in this process
+    (``threads`` None) and an equal share per worker thread on Dask (``threads`` of them)."""
+    if block_size is not None:
+        return min(block_size, n_restarts)
+    if threads is None:
+        return n_restarts
+    return -(-n_restarts // threads)
 
 
 def _rank_table(solutions: dict, counts_cs: np.ndarray) -> pd.DataFrame:
@@ -426,7 +458,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
             reference=None, progress: bool = True, refit_loss: str = "frobenius",
             max_iter: int = DEFAULTS["max_iter"], tol: float = DEFAULTS["tol"],
             check_every: int = DEFAULTS["check_every"], dtype="float32", threads: int | None = None,
-            key_added: str = "sigfactor") -> ExtractionResult:
+            scheduler=None, block_size: int | None = None, key_added: str = "sigfactor") -> ExtractionResult:
     """Extract mutational signatures de novo, choosing the number of signatures.
 
     Parameters
@@ -471,7 +503,18 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         restarts of the 21 breast genomes took 2 s with one thread and 66-80 s with two on a
         busy 2-core machine). KL NMF on the CPU runs in sigfactor's kernels, whose threads
         block instead of spinning, and always gets the default; it runs without importing
-        PyTorch (:mod:`sigfactor.models._restarts`).
+        PyTorch (:mod:`sigfactor.models._restarts`). On Dask each task uses one thread unless
+        ``threads`` is given.
+    scheduler : None, 'local', str or dask.distributed.Client
+        Where the fits run (:mod:`sigfactor.parallel`): in this process (None), on a
+        ``LocalCluster`` of one worker process per CPU on 127.0.0.1 started for this call
+        (``'local'``), on an existing cluster by scheduler address (``'tcp://host:8786'``) or
+        scheduler file (``.json``), or through a ``Client``. Consensus, refits and selection
+        run in this process. KL NMF on the CPU gives identical bits on every executor; see
+        :mod:`sigfactor.parallel` for the PyTorch models.
+    block_size : int, optional
+        Restarts fitted together in one task. By default all of a rank's restarts in this
+        process, and an equal share per worker thread on Dask.
     key_added : str
         With AnnData input, where results are written: ``adata.varm[f"{key_added}_signatures"]``
         (channels x k), ``adata.obsm[f"{key_added}_exposures"]`` (samples x k) and
@@ -502,6 +545,9 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         raise TypeError(f"resample={resample!r} is not valid; expected True or False.")
     if threads is not None:
         check_int("threads", threads, low=1)
+    if block_size is not None:
+        check_int("block_size", block_size, low=1)
+    scheduler = check_scheduler(scheduler)
     if not isinstance(key_added, str) or not key_added:
         raise ValueError(f"key_added={key_added!r} is not valid; expected a non-empty string.")
     rank_list = parse_ranks(ranks)
@@ -528,12 +574,14 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     cutoff = (gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels, seed=r_seed)
               if normalization == "gmm" else None)
     V, _ = normalize(V, normalization, cutoff)     # exposures are refitted to the real counts below
+    V = np.ascontiguousarray(V, dtype=dt)          # the fits' precision, cast once for every rank
 
     # 2-4. restarts (in the CPU kernels or PyTorch: models._restarts), consensus, refit, per rank
     engine = {"model": model, "loss": loss, "device": dev, "dtype": dt, "threads": threads,
               "max_iter": max_iter, "tol": tol, "check_every": check_every}
     solutions = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, n_restarts=n_restarts,
-                           refit_loss=refit_loss, engine=engine, progress=progress)
+                           refit_loss=refit_loss, engine=engine, progress=progress, scheduler=scheduler,
+                           block_size=block_size)
 
     # 5. rank selection
     table = _rank_table(solutions, counts_cs)
@@ -553,7 +601,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         "arguments": {"ranks": rank_list, "model": model, "loss": loss, "n_restarts": n_restarts,
                       "resample": bool(resample), "normalization": normalization, "seed": seed,
                       "device": str(device), "refit_loss": refit_loss, "max_iter": max_iter, "tol": tol,
-                      "check_every": check_every, "dtype": dt,
+                      "check_every": check_every, "dtype": dt, "block_size": block_size,
+                      "scheduler": describe_scheduler(scheduler),
                       "reference": reference if isinstance(reference, (str, type(None))) else
                       (str(reference) if isinstance(reference, os.PathLike) else "DataFrame")},
         "device": dev, "threads": solutions[rank_list[0]].threads,

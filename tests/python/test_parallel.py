@@ -1,0 +1,207 @@
+"""Extraction's work on Dask (sigfactor.parallel): a real LocalCluster of two worker processes on 127.0.0.1.
+
+The reference in every comparison is the engine fitting all of a rank's restarts as one batch in
+this process (:func:`sigfactor.models._restarts.fit_restarts`, the path extraction took before
+it had blocks and executors), so a wrong seed, slice or order of any block shows as a difference.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from sigfactor import datasets
+from sigfactor.extract import extract, rank_seed
+from sigfactor.models._restarts import fit_restarts
+from sigfactor.parallel import blocks, check_scheduler, fit_block
+
+distributed = pytest.importorskip("distributed")
+
+EXTRACT = sys.modules["sigfactor.extract"]
+FAST = dict(ranks=[2, 3], n_restarts=6, max_iter=300, progress=False, seed=4)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two single-threaded worker processes on 127.0.0.1, as ``scheduler="local"`` starts them."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def breast21():
+    return datasets.breast21()
+
+
+def _one_batch(result, catalogue_spy):
+    """Each rank's restarts fitted as one batch in this process from the catalogues ``extract`` fitted."""
+    V, engine = catalogue_spy["V"], catalogue_spy["engine"]
+    seed, n = result.settings["seeds"]["seed"], result.settings["arguments"]["n_restarts"]
+    return {k: fit_restarts(V, k, n_restarts=n, seed=rank_seed(seed, k), **{**engine, "threads": 1})
+            for k in result.solutions}
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Records the catalogues and engine settings ``extract`` hands to its fits."""
+    seen = {}
+    original = EXTRACT._fit_ranks
+
+    def recording(V, *args, **kwargs):
+        seen.update(V=V.copy(), engine=dict(kwargs["engine"]))
+        return original(V, *args, **kwargs)
+
+    monkeypatch.setattr(EXTRACT, "_fit_ranks", recording)
+    return seen
+
+
+def _same_restarts(result, reference) -> bool:
+    return all(np.array_equal(result.solutions[k].restart_loss, ref.loss)
+               and np.array_equal(result.solutions[k].restart_iterations, ref.n_iter) for k, ref in reference.items())
+
+
+def test_blocks_cover_every_restart_once_in_order():
+    # Catches a block that drops or repeats the last, shorter block.
+    assert blocks(10, 3) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert blocks(4, 10) == [(0, 4)]
+    assert EXTRACT.restart_blocks(100, None) == 100          # in this process: one block per rank
+    assert EXTRACT.restart_blocks(100, 8) == 13              # Dask: a share per worker thread
+    assert EXTRACT.restart_blocks(5, 8, block_size=50) == 5
+
+
+@pytest.mark.parametrize("block_size", [None, 1, 4])
+def test_blocks_in_process_equal_one_batch_bitwise(breast21, spy, block_size):
+    # Catches blocks seeded from the start of the seed list, or fitted on the wrong slice of V.
+    result = extract(breast21, block_size=block_size, **FAST)
+    assert _same_restarts(result, _one_batch(result, spy))
+
+
+def test_block_seeds_are_checked():
+    V = np.ones((1, 3, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="seeds has 1 entries; expected stop - start = 2"):
+        fit_block(V, 1, 0, 2, [5], {})
+
+
+@pytest.mark.parametrize("block_size", [None, 1, 4])
+def test_dask_equals_one_batch_bitwise(breast21, client, spy, block_size):
+    # KL NMF on the CPU: identical bits whatever the executor and the split into blocks. Catches
+    # blocks gathered in completion order instead of restart order, and wrong per-block seeds.
+    result = extract(breast21, scheduler=client, block_size=block_size, **FAST)
+    assert _same_restarts(result, _one_batch(result, spy))
+    in_process = extract(breast21, **FAST)
+    for k, sol in in_process.solutions.items():
+        assert sol.signatures.equals(result.solutions[k].signatures)
+        assert sol.exposures.equals(result.solutions[k].exposures)
+    assert result.settings["threads"] == 1                     # one thread per task on the workers
+    assert result.settings["arguments"]["scheduler"].startswith("dask client of tcp://127.0.0.1:")
+
+
+def test_scheduler_address_string(breast21, client):
+    # The address form connects its own client (and closes it, leaving the cluster running).
+    address = client.scheduler.address
+    result = extract(breast21, scheduler=address, **FAST)
+    assert result.settings["arguments"]["scheduler"] == address
+    assert result.signatures.equals(extract(breast21, **FAST).signatures)
+    assert len(client.nthreads()) == 2
+
+
+def _executing(dask_worker):
+    return [ts.key for ts in dask_worker.state.executing]
+
+
+def _scheduler_view(dask_scheduler):
+    """Each fit_block task's dependencies, and where each dependency is held."""
+    tasks = {k: ts for k, ts in dask_scheduler.tasks.items() if str(k).startswith("fit_block")}
+    deps = {d.key: sorted(w.address for w in d.who_has) for ts in tasks.values() for d in ts.dependencies}
+    return {"tasks": {k: sorted(d.key for d in ts.dependencies) for k, ts in tasks.items()}, "held": deps,
+            "workers": sorted(dask_scheduler.workers)}
+
+
+def _processing_count(story, key) -> int:
+    return sum(1 for s in story if s[0] == "scheduler" and s[1] == key and s[3] == "processing")
+
+
+def test_killed_worker_is_retried_and_result_unchanged(breast21, client, spy):
+    # Blocks of 4 restarts x 20,000 iterations (about 2 s each) so a worker is killed mid-task.
+    # Catches an executor that loses or duplicates a block when a worker dies, and catalogues
+    # sent with every task instead of once to every worker.
+    kw = dict(ranks=[3, 4], n_restarts=8, block_size=4, max_iter=20000, tol=0.0, progress=False, seed=3)
+    pids = client.run(os.getpid)
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(extract, breast21, scheduler=client, **kw)
+        deadline = time.monotonic() + 60
+        while True:
+            running = {w: keys for w, keys in client.run(_executing).items() if keys}
+            if running or job.done() or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert running, "no task was seen running"
+        view = client.run_on_scheduler(_scheduler_view)
+        worker, keys = next(iter(running.items()))
+        os.kill(pids[worker], signal.SIGKILL)
+        result = job.result(timeout=120)
+    shared = {tuple(d) for d in view["tasks"].values()}
+    assert len(view["tasks"]) == 4 and len(shared) == 1 and len(next(iter(shared))) == 1
+    assert view["held"][next(iter(shared))[0]] == view["workers"]       # broadcast to every worker
+    assert _processing_count(client.story(keys[0]), keys[0]) >= 2         # run again after the kill
+    assert _same_restarts(result, _one_batch(result, spy))
+    assert worker not in client.run(os.getpid)                            # the nanny started a new one
+
+
+def test_pytorch_model_same_blocks_bitwise_other_blocks_to_rounding(breast21, client, spy):
+    # Frobenius NMF runs in PyTorch: the same blocks give the same bits on any executor; another
+    # split changes the batch sizes of PyTorch's matrix products, hence rounding only.
+    kw = dict(FAST, loss="frobenius", max_iter=200)
+    on_dask = extract(breast21, scheduler=client, block_size=3, **kw)
+    here = extract(breast21, block_size=3, **kw)
+    one_batch = _one_batch(here, spy)
+    for k, sol in here.solutions.items():
+        assert np.array_equal(sol.restart_loss, on_dask.solutions[k].restart_loss)
+        assert sol.signatures.equals(on_dask.solutions[k].signatures)
+        np.testing.assert_allclose(sol.restart_loss, one_batch[k].loss, rtol=1e-4)
+
+
+def test_scheduler_local_starts_and_closes_its_cluster(breast21):
+    # Catches a LocalCluster left running (worker processes outliving the call).
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    result = extract(breast21, scheduler="local", **FAST)
+    assert result.settings["arguments"]["scheduler"] == "local"
+    assert result.signatures.equals(extract(breast21, **FAST).signatures)
+    deadline = time.monotonic() + 10
+    while {p.pid for p in psutil.Process().children(recursive=True)} - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not {p.pid for p in psutil.Process().children(recursive=True)} - before
+
+
+def test_command_line_passes_the_scheduler(breast21, client, tmp_path):
+    from sigfactor.cli import main
+
+    address = client.scheduler.address
+    out = tmp_path / "out"
+    assert main(["example", "--out", str(out), "--ranks", "2", "--restarts", "4", "--max-iter", "100",
+                 "--quiet", "--no-plots", "--scheduler", address]) == 0
+    assert json.loads((out / "run.json").read_text())["arguments"]["scheduler"] == address
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (3, ValueError, "scheduler=3 is not valid; expected None"),
+    ("somewhere", ValueError, "scheduler='somewhere' is not valid"),
+    ("missing.json", FileNotFoundError, "no such scheduler file"),
+])
+def test_bad_scheduler(value, error, message):
+    with pytest.raises(error, match=message):
+        check_scheduler(value)
+
+
+def test_bad_block_size(breast21):
+    with pytest.raises(ValueError, match="block_size=0 is out of range"):
+        extract(breast21, block_size=0, **FAST)
