@@ -642,7 +642,7 @@ def _atomic_write(path: Path, write: Callable[[str], None], *, replace: bool = T
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=f".tmp{path.suffix[:10]}", dir=path.parent)
     except OSError as err:
-        raise user_os_error(err, f"cannot create the output file '{path}'") from None
+        raise user_os_error(err, f"cannot create the output file '{path}'", show_name=False) from None
     os.close(fd)
     try:
         try:

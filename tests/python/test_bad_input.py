@@ -246,3 +246,66 @@ def test_a_signal_while_writing_leaves_no_folder_and_no_writer(breast, tmp_path,
             proc.kill()
         if writer is not None and _alive(writer):
             os.kill(writer, signal.SIGKILL)
+
+
+# ---- 8. read-only and full file systems ------------------------------------------------------
+# A real tmpfs, mounted read-only or tiny in a private mount namespace (unshare: a user
+# namespace maps the caller to root there, so this needs no privileges where user namespaces
+# are enabled, and a root caller's permission bypass cannot hide the error).
+
+IN_TMPFS = 'mount -t tmpfs -o "$0" tmpfs "$1" || exit 99; m="$1"; shift; "$@"; rc=$?; echo "left=[$(ls -A "$m")]"; exit $rc'
+
+
+def in_tmpfs(options: str, mountpoint: Path, *command) -> subprocess.CompletedProcess:
+    """Run ``command`` with a tmpfs mounted on ``mountpoint`` (seen by nothing else); stdout
+    ends with ``left=[...]``, what the mount held when the command ended."""
+    return subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c", IN_TMPFS, options,
+                           str(mountpoint), *map(str, command)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def tmpfs_works(tmp_path_factory):
+    point = tmp_path_factory.mktemp("probe")
+    if shutil.which("unshare") is None or in_tmpfs("ro,size=16k", point, "true").returncode != 0:
+        pytest.skip("cannot mount a private tmpfs here (unshare or user namespaces unavailable)")
+
+
+@pytest.mark.parametrize("options, cause", [("ro,size=1m", "Read-only file system"),
+                                            ("size=48k", "No space left on device")])
+def test_read_only_or_full_file_system(breast, tmp_path, tmpfs_works, options, cause):
+    """Catches a traceback with exit status 1, a message naming the internal ``.res.*.tmp``
+    path, and a half-written temporary folder left on the full file system."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    out = mount / "res"
+    proc = in_tmpfs(options, mount, SIGFACTOR, "extract", breast, "--out", out, *TINY)
+    assert proc.returncode == 2 and one_error_line(proc.stderr), proc.stderr
+    assert cause in proc.stderr and f"'{out}" in proc.stderr and ".tmp" not in proc.stderr
+    assert proc.stdout.strip().endswith("left=[]"), proc.stdout
+
+
+def test_a_full_file_system_for_a_converted_file(breast, tmp_path, tmpfs_works):
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    proc = in_tmpfs("size=4k", mount, SIGFACTOR, "convert", breast, mount / "breast.tsv")
+    assert proc.returncode == 2 and one_error_line(proc.stderr), proc.stderr
+    assert "No space left on device" in proc.stderr and ".tmp" not in proc.stderr
+    assert proc.stdout.strip().endswith("left=[]"), proc.stdout
+
+
+# ---- 9. warnings -----------------------------------------------------------------------------
+
+def test_warnings_are_one_line_without_source_paths(tmp_path):
+    """Catches Python's default warning format (``/path/catalogue.py:357: UserWarning: ...``
+    followed by the source line)."""
+    frame = datasets.breast21().to_frame().astype(float)
+    frame.iloc[0, 0] = 1.5                                  # a fractional count warns
+    path = tmp_path / "fractional.txt"
+    frame.to_csv(path, sep="\t")
+    proc = sigfactor("extract", path, "--out", tmp_path / "res", "--ranks", "1", "--restarts", "2",
+                     "--max-iter", "5", "--quiet", "--no-plots")          # max_iter reached warns
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("sigfactor: warning: ") for line in lines), lines
+    assert "not whole numbers" in lines[0] and "max_iter=5" in lines[1]
+    assert ".py" not in proc.stderr and "sys.exit" not in proc.stderr

@@ -79,7 +79,7 @@ def check_out_dir(out, force: bool) -> Path:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=_temp_prefix(real), suffix=".tmp", dir=parent))
     except OSError as err:
-        raise user_os_error(err, f"cannot create the output folder '{path}' in '{parent}'") from None
+        raise user_os_error(err, f"cannot create the output folder '{path}' in '{parent}'", show_name=False) from None
     return path
 
 
@@ -94,16 +94,17 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name[:_TEMP_STEM]}."
 
 
-def user_os_error(err: OSError, context: str, tmp: Path | None = None, path: Path | None = None) -> OSError:
-    """``err`` (an OSError) said in the user's terms: ``context``, the cause, and the user's
-    path where the error named a temporary one."""
+def user_os_error(err: OSError, context: str, tmp: Path | None = None, path: Path | None = None, *,
+                  show_name: bool = True) -> OSError:
+    """``err`` (an OSError) said in the user's terms: ``context``, the cause, and (with
+    ``show_name``) the file it concerned, with ``path`` where the error named ``tmp``."""
     text = err.strerror or str(err)
     name = err.filename
     if tmp is not None:
         text = text.replace(str(tmp), str(path))
         if isinstance(name, str):
             name = name.replace(str(tmp), str(path))
-    where = f" ('{name}')" if isinstance(name, str) and name not in text else ""
+    where = f" ('{name}')" if show_name and isinstance(name, str) and name not in text else ""
     message = f"{context}: {text}{where}"
     if err.errno:
         return OSError(err.errno, message)              # the subclass follows the errno
@@ -242,7 +243,7 @@ def atomic_folder(out, force: bool = False):
     try:
         tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent))
     except OSError as err:
-        raise user_os_error(err, f"cannot create the output folder '{path}'") from None
+        raise user_os_error(err, f"cannot create the output folder '{path}'", show_name=False) from None
     try:
         try:
             yield tmp
