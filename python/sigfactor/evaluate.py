@@ -37,6 +37,7 @@ from ._meta import plain, versions
 from .io.folder import atomic_folder, check_out_dir
 from .kmedoids import pam
 from .matching import cosine_matrix, hungarian, match_signatures, mean_matched_cosine
+from .parallel import check_scheduler, describe_scheduler, fit_split_models
 
 __all__ = ["compare_models", "Comparison", "write_comparison", "make_splits", "heldout_errors",
            "pairwise_consistency", "consensus_signatures", "add_compare_command", "PROTOCOLS"]
@@ -335,7 +336,7 @@ def _fit_batch(V, rank: int, model: str, options: dict, seeds: list[int], progre
 def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_splits: int = 30,
                    train_fraction: float = 0.8, seed: int = 0, reference=None,
                    settings: str = "paper", progress: bool = True, max_iter: int | None = None,
-                   device="auto", dtype="float32") -> Comparison:
+                   device="auto", dtype="float32", scheduler=None) -> Comparison:
     """Compare NMF, convex NMF and AE-NMF on one cohort as Egendal et al. (2025) did.
 
     Parameters
@@ -369,6 +370,11 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
     device : {'auto', 'cpu', 'cuda'} or torch.device
     dtype : {'float32', 'float64'}
         Working precision of the fits (the held-out refits are always float64).
+    scheduler : None, 'local', str or dask.distributed.Client
+        Where the fits run, as in :func:`sigfactor.extract` (:mod:`sigfactor.parallel`): in
+        this process (each model's splits as one batch), or on Dask in blocks of splits per
+        model (the device must exist on the workers). The same blocks give the same bits on
+        every executor; another split into blocks agrees to float rounding.
 
     Returns
     -------
@@ -395,6 +401,7 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress={progress!r} is not valid; expected True or False.")
     ref, ref_described = _reference(reference, cat.kind, cat.channels)
+    scheduler = check_scheduler(scheduler)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
 
     split_seq, init_seeds = _seeds(seed, n_splits)
@@ -405,12 +412,11 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
     from .models import signature_names
 
     names = signature_names(rank, cat.kind)
+    options = {m: {**PROTOCOLS[settings][m], **({} if max_iter is None else {"max_iter": max_iter})} for m in models}
+    fits = fit_split_models(V, rank, options, init_seeds, progress=progress, scheduler=scheduler)
     runs, sig_rows, model_settings, fitted_sigs = [], [], {}, {}
     for model in models:
-        options = dict(PROTOCOLS[settings][model])
-        if max_iter is not None:
-            options["max_iter"] = max_iter
-        fitted = _fit_batch(V, rank, model, options, init_seeds, progress)
+        fitted = fits[model]
         S_np = fitted.signatures.detach().to("cpu", torch.float64).numpy()
         mse, kl = heldout_errors(S_np, Y)
         fitted_sigs[model] = S_np
@@ -499,9 +505,10 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
         "split_seed_entropy": str(split_seq.entropy), "init_seeds": init_seeds,
         "reference": ref_described, "reference_signatures": int(ref.shape[1]),
         "max_iter_override": max_iter, "device": str(dev), "dtype": str(dt).replace("torch.", ""),
+        "scheduler": describe_scheduler(scheduler),
         "model_settings": model_settings,
-        "seconds_note": ("all splits of a model are fitted as one batch; 'seconds' in runs.csv is "
-                         "the batch wall time divided by the number of splits"),
+        "seconds_note": ("all splits of a model are fitted as one batch (on Dask in blocks, their times "
+                         "summed); 'seconds' in runs.csv is the batch wall time divided by the number of splits"),
         "heldout": ("NNLS refit of the test samples to the learned signatures, per-entry mean "
                     "squared error; test_error_kl: Poisson (KL) refit, per-entry generalized KL"),
         "versions": versions(),

@@ -55,7 +55,7 @@ from .matching import match_signatures
 from .models._base import MODELS, restart_seeds, signature_names, warn_not_converged
 from .models._restarts import Restarts
 from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
-from .parallel import blocks, check_scheduler, describe_scheduler, executor, fit_block, join_blocks
+from .parallel import block_length, blocks, check_scheduler, describe_scheduler, executor, fit_block, join_blocks
 from .refit import nnls, refit_kl
 from .selection import select_rank
 
@@ -386,7 +386,7 @@ def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, en
                scheduler=None, block_size=None) -> dict:
     """Every rank's :class:`RankSolution`, with a progress bar over ranks x restarts.
 
-    The restarts of each rank are fitted in blocks of ``block_size`` (:func:`restart_blocks`),
+    The restarts of each rank are fitted in blocks (:func:`sigfactor.parallel.block_length`),
     one :func:`sigfactor.parallel.fit_block` task each, on ``scheduler``'s executor; each
     rank's blocks are joined in restart order, and consensus, refit and errors run here.
     """
@@ -394,7 +394,7 @@ def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, en
     solutions = {}
     try:
         with executor(scheduler) as ex:
-            spans = blocks(n_restarts, restart_blocks(n_restarts, ex.threads, block_size))
+            spans = blocks(n_restarts, block_length(n_restarts, ex.threads, block_size))
             if not ex.local and engine["threads"] is None:
                 engine = {**engine, "threads": 1}       # parallelism comes from the workers' threads
             shared = ex.share(V)
@@ -419,16 +419,6 @@ def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, en
         if bar is not None:
             bar.close()
     return solutions
-
-
-def restart_blocks(n_restarts: int, threads: int | None, block_size: int | None = None) -> int:
-    """Restarts per task: ``block_size`` if given, else all of a rank's restarts in this process
-    (``threads`` None) and an equal share per worker thread on Dask (``threads`` of them)."""
-    if block_size is not None:
-        return min(block_size, n_restarts)
-    if threads is None:
-        return n_restarts
-    return -(-n_restarts // threads)
 
 
 def _rank_table(solutions: dict, counts_cs: np.ndarray) -> pd.DataFrame:

@@ -35,8 +35,8 @@ import numpy as np
 from .models._base import ConvergenceWarning
 from .models._restarts import Restarts, fit_restarts
 
-__all__ = ["Block", "InProcess", "OnDask", "blocks", "check_scheduler", "describe_scheduler", "executor",
-           "fit_block", "join_blocks"]
+__all__ = ["Block", "InProcess", "OnDask", "block_length", "blocks", "check_scheduler", "describe_scheduler",
+           "executor", "fit_block", "fit_split_block", "fit_split_models", "join_blocks", "join_factorizations"]
 
 SCHEDULER_EXPECTED = ("None (this process), 'local' (a LocalCluster on this machine), a scheduler address "
                       "such as 'tcp://host:8786', a scheduler file (.json) or a dask.distributed.Client")
@@ -109,6 +109,73 @@ def join_blocks(parts: list[Restarts]) -> Restarts:
 def blocks(n: int, size: int) -> list[tuple[int, int]]:
     """``(start, stop)`` of consecutive blocks of at most ``size`` out of ``n`` items."""
     return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def block_length(n: int, threads: int | None, block_size: int | None = None) -> int:
+    """Items (restarts, splits) per task: ``block_size`` if given, else all ``n`` in this process
+    (``threads`` None) and an equal share per worker thread on Dask (``threads`` of them)."""
+    if block_size is not None:
+        return min(block_size, n)
+    if threads is None:
+        return n
+    return -(-n // threads)
+
+
+# ---- compare_models: splits x models -----------------------------------------------------------
+
+def fit_split_block(V, start: int, stop: int, rank: int, model: str, options: dict, seeds, progress=False):
+    """Task of :func:`sigfactor.compare_models`: ``model`` on the training sets ``start:stop``
+    (``V`` ``(splits, channels, samples)``, a tensor), one restart per split from its seed
+    (:func:`sigfactor.evaluate._fit_batch`). Returns a :class:`~sigfactor.models.Factorization`."""
+    from .evaluate import _fit_batch
+
+    return _fit_batch(V[start:stop], rank, model, options, [int(s) for s in seeds], progress)
+
+
+def join_factorizations(parts: list):
+    """One :class:`~sigfactor.models.Factorization` from consecutive blocks of restarts, in order.
+
+    Loss traces are padded with NaN to the longest block's checks; ``settings`` are the first
+    block's with the restart count, seeds and seconds of all of them.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    import dataclasses
+
+    import torch
+
+    checks = max(p.loss_trace.shape[1] for p in parts)
+    trace = torch.cat([torch.nn.functional.pad(p.loss_trace, (0, checks - p.loss_trace.shape[1]), value=float("nan"))
+                       for p in parts])
+    first = parts[0]
+    cat = lambda name: torch.cat([getattr(p, name) for p in parts])          # noqa: E731
+    settings = dict(first.settings, n_restarts=sum(p.n_restarts for p in parts),
+                    restart_seeds=[s for p in parts for s in p.settings["restart_seeds"]],
+                    seconds=sum(p.settings["seconds"] for p in parts))
+    return dataclasses.replace(
+        first, signatures=cat("signatures"), exposures=cat("exposures"), loss=cat("loss"), n_iter=cat("n_iter"),
+        converged=cat("converged"), loss_trace=trace,
+        trace_iter=max((p.trace_iter for p in parts), key=len),
+        seeds=np.concatenate([p.seeds for p in parts]),
+        factors={k: torch.cat([p.factors[k] for p in parts]) for k in first.factors}, settings=settings)
+
+
+def fit_split_models(V, rank: int, options: dict, seeds, *, progress: bool = False, scheduler=None,
+                     block_size: int | None = None) -> dict:
+    """Every model of ``options`` (model -> keyword arguments of the fit) on every training set.
+
+    Each model's splits are fitted in blocks (:func:`block_length`), one
+    :func:`fit_split_block` task each, on ``scheduler``'s executor; returns model ->
+    :class:`~sigfactor.models.Factorization` with the splits in order. In this process (the
+    default) each model's splits form one batch, as one call of the fit.
+    """
+    with executor(scheduler) as ex:
+        spans = blocks(len(seeds), block_length(len(seeds), ex.threads, block_size))
+        shared = ex.share(V)
+        jobs = {m: [ex.submit(fit_split_block, shared, a, b, rank, m, opts, list(seeds[a:b]), progress and ex.local)
+                    for a, b in spans]
+                for m, opts in options.items()}
+        return {m: join_factorizations([j.result() for j in js]) for m, js in jobs.items()}
 
 
 # ---- executors ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from sigfactor import datasets
 from sigfactor.extract import extract, rank_seed
 from sigfactor.models._restarts import fit_restarts
-from sigfactor.parallel import blocks, check_scheduler, fit_block
+from sigfactor.parallel import block_length, blocks, check_scheduler, fit_block
 
 distributed = pytest.importorskip("distributed")
 
@@ -71,9 +71,9 @@ def test_blocks_cover_every_restart_once_in_order():
     # Catches a block that drops or repeats the last, shorter block.
     assert blocks(10, 3) == [(0, 3), (3, 6), (6, 9), (9, 10)]
     assert blocks(4, 10) == [(0, 4)]
-    assert EXTRACT.restart_blocks(100, None) == 100          # in this process: one block per rank
-    assert EXTRACT.restart_blocks(100, 8) == 13              # Dask: a share per worker thread
-    assert EXTRACT.restart_blocks(5, 8, block_size=50) == 5
+    assert block_length(100, None) == 100          # in this process: one block per rank
+    assert block_length(100, 8) == 13              # Dask: a share per worker thread
+    assert block_length(5, 8, block_size=50) == 5
 
 
 @pytest.mark.parametrize("block_size", [None, 1, 4])
@@ -205,3 +205,59 @@ def test_bad_scheduler(value, error, message):
 def test_bad_block_size(breast21):
     with pytest.raises(ValueError, match="block_size=0 is out of range"):
         extract(breast21, block_size=0, **FAST)
+
+
+# ---- compare_models ------------------------------------------------------------------------------
+
+COMPARE = dict(rank=2, models=("nmf", "convex"), n_splits=4, settings="fast", max_iter=100, progress=False, seed=1)
+
+
+def _train_sets(catalogue, n_splits=4):
+    """The training tensors and seeds compare_models fits (its own split functions)."""
+    import torch
+
+    from sigfactor.evaluate import _seeds, _split_sizes, make_splits
+
+    counts = np.asarray(catalogue.counts, dtype=np.float64)
+    n_train, _ = _split_sizes(catalogue.n_samples, 0.8, 2)
+    split_seq, seeds = _seeds(1, n_splits)
+    train, _ = make_splits(catalogue.n_samples, n_splits, n_train, split_seq)
+    return torch.as_tensor(counts[train].transpose(0, 2, 1).copy(), dtype=torch.float32), seeds
+
+
+def test_split_blocks_join_in_order(breast21, client):
+    # Blocks of one split each, joined, equal each split fitted alone through the engine's fit
+    # (bitwise: the same batch size); blocks of two equal on Dask and here. Catches joined blocks
+    # out of order, seeds not following their split, traces or seeds dropped in the join.
+    import torch
+
+    from sigfactor.evaluate import PROTOCOLS
+    from sigfactor.models import fit
+    from sigfactor.parallel import fit_split_models
+
+    V, seeds = _train_sets(breast21)
+    options = {"nmf": dict(PROTOCOLS["fast"]["nmf"], max_iter=60)}
+    singles = fit_split_models(V, 2, options, seeds, block_size=1)["nmf"]
+    for i, s in enumerate(seeds):
+        alone = fit(V[i:i + 1], 2, model="nmf", n_restarts=1, seed=[s], **options["nmf"])
+        assert torch.equal(singles.signatures[i], alone.signatures[0])
+        assert torch.equal(singles.loss_trace[i, :alone.loss_trace.shape[1]], alone.loss_trace[0])
+    assert list(singles.seeds) == seeds and singles.settings["restart_seeds"] == seeds
+    assert singles.n_restarts == len(seeds) == singles.factors["W"].shape[0]
+    here = fit_split_models(V, 2, options, seeds, block_size=2)["nmf"]
+    there = fit_split_models(V, 2, options, seeds, block_size=2, scheduler=client)["nmf"]
+    assert torch.equal(here.signatures, there.signatures) and torch.equal(here.n_iter, there.n_iter)
+
+
+def test_compare_models_on_dask(breast21, client):
+    # Models x blocks of splits on two workers agree with one batch per model here (PyTorch:
+    # another split into blocks changes rounding only). Catches splits assigned to the wrong run.
+    from sigfactor import compare_models
+
+    here = compare_models(breast21, **COMPARE)
+    there = compare_models(breast21, scheduler=client, **COMPARE)
+    assert there.settings["scheduler"].startswith("dask client of")
+    pd_cols = ["split", "model", "seed", "n_iter"]
+    assert here.runs[pd_cols].equals(there.runs[pd_cols])
+    np.testing.assert_allclose(there.runs["train_loss"], here.runs["train_loss"], rtol=1e-4)
+    np.testing.assert_allclose(there.signatures.to_numpy(), here.signatures.to_numpy(), atol=1e-5)
