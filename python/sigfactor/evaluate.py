@@ -62,7 +62,7 @@ PROTOCOLS = {
                 "check_every": 10},
         "convex": {"loss": "frobenius", "init": "random", "tol": 1e-10,
                    "max_iter": PAPER_MAX_ITER["convex"], "check_every": 10},
-        "aenmf": {"loss": "frobenius", "init": "random", "constraint": "fpabs", "lr": 1e-4,
+        "aenmf": {"loss": "frobenius", "init": "uniform", "constraint": "fpabs", "lr": 1e-4,
                   "tol": 1e-10, "max_iter": PAPER_MAX_ITER["aenmf"], "check_every": 10},
     },
     # Quicker, not the paper's: a looser tolerance, fewer iterations and AE-NMF at the engine's
@@ -70,7 +70,7 @@ PROTOCOLS = {
     "fast": {
         "nmf": {"loss": "frobenius", "init": "random", "tol": 1e-6, "max_iter": 5000, "check_every": 10},
         "convex": {"loss": "frobenius", "init": "random", "tol": 1e-6, "max_iter": 5000, "check_every": 10},
-        "aenmf": {"loss": "frobenius", "init": "random", "constraint": "fpabs", "lr": 1e-3,
+        "aenmf": {"loss": "frobenius", "init": "linear", "constraint": "fpabs", "lr": 1e-3,
                   "tol": 1e-6, "max_iter": 5000, "check_every": 10},
     },
 }
@@ -359,10 +359,12 @@ def compare_models(data, rank: int, *, models=("nmf", "convex", "aenmf"), n_spli
         Reference signatures for the per-run and consensus matching; None is the bundled
         COSMIC v3.4 set of the catalogue's kind (GRCh37).
     settings : {'paper', 'fast'}
-        ``'paper'``: the paper's settings (NMF Frobenius multiplicative updates, convex NMF,
-        AE-NMF ``fpabs`` with Adam lr 1e-4, MSE loss, relative tolerance 1e-10, uniform random
-        initialisation), each with an iteration cap (:data:`PAPER_MAX_ITER`). ``'fast'``:
-        tolerance 1e-6, at most 5000 iterations and AE-NMF at lr 1e-3 (see :data:`PROTOCOLS`).
+        ``'paper'``: the paper's settings (NMF Frobenius multiplicative updates and convex NMF
+        from uniform random starts; AE-NMF ``fpabs`` with Adam lr 1e-4 from both weight
+        matrices ``U(0, 1)``, as the paper's code starts it; MSE loss, relative tolerance
+        1e-10), each with an iteration cap (:data:`PAPER_MAX_ITER`). ``'fast'``: tolerance
+        1e-6, at most 5000 iterations and AE-NMF at lr 1e-3 from ``nn.Linear`` magnitudes
+        (see :data:`PROTOCOLS` and :func:`sigfactor.models.aenmf.initial_weights`).
     progress : bool
         Show a progress bar over each model's iterations.
     max_iter : int, optional

@@ -13,7 +13,9 @@ from .._meta import versions
 from .._validation import (
     check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
 )
-from ._base import CONSTRAINTS, INITS, LOSSES, MODEL_LOSSES, MODELS, Streams, restart_seeds, signature_names
+from ._base import (
+    CONSTRAINTS, INITS, LOSSES, MODEL_INITS, MODEL_LOSSES, MODELS, Streams, restart_seeds, signature_names,
+)
 from ._driver import thread_count, torch_threads
 from .aenmf import activation, fit_aenmf
 from .convex import fit_convex
@@ -122,9 +124,14 @@ def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, 
         raise ValueError(
             f"constraint={constraint!r} applies to model='aenmf' only; leave it as None for model={model!r}."
         )
+    if init is None:
+        init = MODEL_INITS[model][0]
     check_choice("init", init, INITS)
-    if init == "nndsvd" and model != "nmf":
-        raise ValueError(f"init='nndsvd' is available for model='nmf' only; use init='random' for model={model!r}.")
+    if init not in MODEL_INITS[model]:
+        raise ValueError(
+            f"init={init!r} is not available for model={model!r}; expected one of "
+            f"{', '.join(repr(x) for x in MODEL_INITS[model])}."
+        )
     check_int("n_restarts", n_restarts, low=1)
     check_int("max_iter", max_iter, low=1)
     check_positive_float("tol", tol, allow_zero=True)
@@ -133,12 +140,12 @@ def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, 
         if model != "aenmf":
             raise ValueError(f"lr={lr!r} applies to model='aenmf' only; leave it as None for model={model!r}.")
         check_positive_float("lr", lr)
-    return constraint
+    return constraint, init
 
 
 def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobenius",
         constraint: str | None = None, n_restarts: int = 10, max_iter: int = 10000,
-        tol: float = 1e-6, init: str = "random", seed=0, lr: float | None = None,
+        tol: float = 1e-6, init: str | None = None, seed=0, lr: float | None = None,
         check_every: int = 10, progress=None, threads: int | None = None) -> Factorization:
     """Fit one model on a tensor catalogue, restarts batched.
 
@@ -162,7 +169,8 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
     Factorization
         Unlabelled (``channels`` and ``samples`` are None).
     """
-    constraint = _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, lr, check_every)
+    constraint, init = _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, lr,
+                                         check_every)
     if V.dim() == 2:
         V = V.unsqueeze(0)
     if V.dim() != 3 or V.shape[0] not in (1, n_restarts):
@@ -196,7 +204,7 @@ def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, s
         sig, exp, factors = V @ W, G, {"W": W, "G": G}
     else:
         lr = DEFAULT_LR if lr is None else lr
-        run = fit_aenmf(V, rank, gens, loss=loss, constraint=constraint, lr=lr, **common)
+        run = fit_aenmf(V, rank, gens, loss=loss, constraint=constraint, init=init, lr=lr, **common)
         We, Wd = run.state["We"], run.state["Wd"]
         sig = V @ activation(We, constraint)
         exp = activation(Wd, constraint).transpose(-1, -2)
@@ -242,7 +250,7 @@ def _as_matrix(X, name: str = "X"):
 
 def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
               constraint: str | None = None, n_restarts: int = 10, max_iter: int = 10000,
-              tol: float = 1e-6, init: str = "random", seed=0, device="auto", dtype="float32",
+              tol: float = 1e-6, init: str | None = None, seed=0, device="auto", dtype="float32",
               lr: float | None = None, check_every: int = 10, progress: bool = False,
               threads: int | None = None) -> Factorization:
     """Factorize a mutational catalogue with NMF, convex NMF or AE-NMF, restarts batched.
@@ -268,8 +276,12 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
         Each restart stops when its loss changed by less than ``tol`` (relative) between two
         checks ``check_every`` iterations apart, or after ``max_iter`` iterations (a
         :class:`ConvergenceWarning` says how many restarts did not converge).
-    init : {'random', 'nndsvd'}
-        Uniform random start (scaled to the data) or NNDSVD with random fill (NMF only).
+    init : {'random', 'nndsvd', 'linear', 'uniform'}, optional
+        Starting values. NMF: ``'random'`` (default; uniform, scaled to the data) or
+        ``'nndsvd'`` (NNDSVD with random fill). Convex NMF: ``'random'``. AE-NMF: ``'linear'``
+        (default; the magnitudes of PyTorch's ``nn.Linear`` layers) or ``'uniform'`` (both
+        weight matrices ``U(0, 1)``, as the paper's code starts them); see
+        :func:`sigfactor.models.aenmf.initial_weights`.
     seed : int or sequence of int
         One integer gives reproducible per-restart seeds (recorded in the result); a list
         gives the per-restart seeds directly.

@@ -17,7 +17,9 @@ import numpy as np
 MODELS = ("nmf", "convex", "aenmf")
 LOSSES = ("frobenius", "kl")
 MODEL_LOSSES = {"nmf": ("frobenius", "kl"), "convex": ("frobenius",), "aenmf": ("frobenius", "kl")}
-INITS = ("random", "nndsvd")
+INITS = ("random", "nndsvd", "linear", "uniform")
+MODEL_INITS = {"nmf": ("random", "nndsvd"), "convex": ("random",), "aenmf": ("linear", "uniform")}
+"""Starting values each model accepts; the first is its default (AE-NMF's: :mod:`.aenmf`)."""
 CONSTRAINTS = ("fpabs", "fppg", "pg", "abs")
 """AE-NMF's non-negativity schemes (:mod:`.aenmf`)."""
 

@@ -77,47 +77,65 @@ def adam(w, g, m, v, t, lr):
     return w - lr * m_hat / (v_hat.sqrt() + ADAM_EPS), m, v
 
 
+def gradients(V: torch.Tensor, We: torch.Tensor, Wd: torch.Tensor, loss: str,
+              constraint: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closed-form gradients of the per-entry loss with respect to the raw weights.
+
+    For ``V_hat = V A B`` with ``A = f(W_enc)``, ``B = f(W_dec)`` and ``R = dL/dV_hat``
+    (:func:`loss_gradient`): ``dL/dB = (V A)^T R`` and ``dL/dA = V^T R B^T``, then the chain
+    rule through ``f`` (:func:`activation_grad`). Returns ``(dL/dW_enc, dL/dW_dec)``.
+    """
+    A, B = activation(We, constraint), activation(Wd, constraint)
+    P = shared_right(V, A)
+    R = loss_gradient(V, P @ B, loss)
+    gB = P.transpose(-1, -2) @ R
+    gA = shared_left((R @ B.transpose(-1, -2)).transpose(-1, -2), V).transpose(-1, -2)
+    return activation_grad(We, gA, constraint), activation_grad(Wd, gB, constraint)
+
+
 def make_step(loss: str, constraint: str, lr: float):
     """The per-iteration update for one loss, constraint and learning rate."""
 
     def step(V: torch.Tensor, s: State) -> State:
         We, Wd = s["We"], s["Wd"]
-        A, B = activation(We, constraint), activation(Wd, constraint)
-        P = shared_right(V, A)
-        R = loss_gradient(V, P @ B, loss)
-        gB = P.transpose(-1, -2) @ R
-        gA = shared_left((R @ B.transpose(-1, -2)).transpose(-1, -2), V).transpose(-1, -2)
+        gWe, gWd = gradients(V, We, Wd, loss, constraint)
         t = s["t"] + 1
-        We, m_e, v_e = adam(We, activation_grad(We, gA, constraint), s["m_e"], s["v_e"], t, lr)
-        Wd, m_d, v_d = adam(Wd, activation_grad(Wd, gB, constraint), s["m_d"], s["v_d"], t, lr)
+        We, m_e, v_e = adam(We, gWe, s["m_e"], s["v_e"], t, lr)
+        Wd, m_d, v_d = adam(Wd, gWd, s["m_d"], s["v_d"], t, lr)
         return {"We": project(We, constraint), "Wd": project(Wd, constraint),
                 "m_e": m_e, "v_e": v_e, "m_d": m_d, "v_d": v_d, "t": t}
 
     return step
 
 
-def linear_init(V: torch.Tensor, rank: int, gens) -> tuple[torch.Tensor, torch.Tensor]:
-    """``nn.Linear``-style magnitudes: ``W_enc ~ U(0, n^-1/2)`` (n x k), ``W_dec ~ U(0, k^-1/2)`` (k x n)."""
+def initial_weights(V: torch.Tensor, rank: int, gens, init: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Starting ``W_enc`` (R, n, k) and ``W_dec`` (R, k, n), drawn from each restart's stream.
+
+    ``"uniform"``
+        Both matrices ``~ U(0, 1)``: ``torch.rand`` in the paper's code (``AENMF.py`` of
+        Egendal et al.), encoder first.
+    ``"linear"``
+        The magnitudes of PyTorch's ``nn.Linear`` layers, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+        after the absolute value (the distribution ``f`` sees under ``fpabs``):
+        ``W_enc ~ U(0, 1/sqrt(n))``, ``W_dec ~ U(0, 1/sqrt(k))``.
+
+    Adam's steps have a fixed size whatever the scale of the weights, so the two starts lead
+    to different solutions; ``vignettes/paper-comparison.md`` compares them on GEL Ovary.
+    """
     n = V.shape[-1]
-    We = uniform(gens, (n, rank), n ** -0.5, like=V)
-    Wd = uniform(gens, (rank, n), rank ** -0.5, like=V)
-    return We, Wd
+    high_e, high_d = (1.0, 1.0) if init == "uniform" else (n ** -0.5, rank ** -0.5)
+    return uniform(gens, (n, rank), high_e, like=V), uniform(gens, (rank, n), high_d, like=V)
 
 
-def fit_aenmf(V, rank, gens, *, loss="frobenius", constraint="fpabs", lr=1e-3, max_iter=10000,
-              tol=1e-6, check_every=10, progress=None) -> RunResult:
-    """Fit AE-NMF to ``V`` (``(B, channels, samples)``) with Adam.
+def fit_aenmf(V, rank, gens, *, loss="frobenius", constraint="fpabs", init="linear", lr=1e-3,
+              max_iter=10000, tol=1e-6, check_every=10, progress=None) -> RunResult:
+    """Fit AE-NMF to ``V`` (``(B, channels, samples)``) with Adam, from the start ``init``
+    (:func:`initial_weights`).
 
-    The weights start as PyTorch's ``nn.Linear`` layers do, which is how the paper's model was
-    built: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, here drawn as its absolute value (the
-    distribution ``f`` sees under ``fpabs``): ``W_enc ~ U(0, 1/sqrt(n))``,
-    ``W_dec ~ U(0, 1/sqrt(k))``. A balanced, data-scaled start (convex NMF's) led Adam into
-    solutions that copy the largest hypermutated samples on GEL Ovary; this start reproduces
-    the paper's AE-NMF signatures there (see ``vignettes/paper-comparison.md``).
     Returns the driver's :class:`RunResult` with state ``We`` (R, samples, k) and ``Wd``
     (R, k, samples), raw (before ``f``), plus Adam's moments.
     """
-    We, Wd = linear_init(V, rank, gens)
+    We, Wd = initial_weights(V, rank, gens, init)
     t = torch.zeros(We.shape[0], 1, 1, dtype=V.dtype, device=V.device)
     state = {"We": We, "Wd": Wd, "m_e": torch.zeros_like(We), "v_e": torch.zeros_like(We),
              "m_d": torch.zeros_like(Wd), "v_d": torch.zeros_like(Wd), "t": t}
