@@ -57,7 +57,7 @@ from .models._restarts import Restarts
 from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
 from .parallel import block_length, blocks, check_scheduler, describe_scheduler, executor, fit_block, join_blocks
 from .refit import nnls, refit_kl
-from .selection import select_rank
+from .selection import STABILITY_DECIMALS, select_rank, stable_ranks
 
 __all__ = ["extract", "ExtractionResult", "RankSolution", "resample_counts", "sample_statistics",
            "parse_ranks", "resolve_reference", "DEFAULTS"]
@@ -121,8 +121,10 @@ class ExtractionResult:
     rank : int
         The chosen rank.
     stats : pandas.DataFrame
-        One row per rank: stabilities, errors, selection columns (``stable``, ``considered``,
-        ``p_value``, ``chosen``), convergence and timing.
+        One row per rank fitted: stabilities, errors, selection columns (``stable``,
+        ``considered``, ``p_value``, ``chosen``), convergence and timing, and the sweep's
+        (``unstable_in_a_row``: unstable ranks in a row ending at this rank, counted once a rank
+        was stable; ``sweep_stopped``: the rank after which ``stop_after_unstable`` stopped it).
     selection_reason : str
     solutions : dict of int to RankSolution
         Every rank's solution.
@@ -383,15 +385,18 @@ def _fit_rank(fitted: Restarts, counts_cs: np.ndarray, rank: int, *, seed: int, 
 
 
 def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, engine, progress,
-               scheduler=None, block_size=None) -> dict:
-    """Every rank's :class:`RankSolution`, with a progress bar over ranks x restarts.
+               scheduler=None, block_size=None, stop_after_unstable=None) -> tuple[dict, dict]:
+    """Every rank's :class:`RankSolution`, with a progress bar over ranks x restarts, and the
+    sweep's record (:func:`_sweep_record`).
 
     The restarts of each rank are fitted in blocks (:func:`sigfactor.parallel.block_length`),
     one :func:`sigfactor.parallel.fit_block` task each, on ``scheduler``'s executor; each
-    rank's blocks are joined in restart order, and consensus, refit and errors run here.
+    rank's blocks are joined in restart order, and consensus, refit and errors run here, rank
+    after rank. With ``stop_after_unstable=N`` the ranks after the N-th unstable rank in a row
+    (counted once a rank was stable) are not fitted (their tasks are cancelled).
     """
     bar = _progress_bar(progress, len(rank_list) * n_restarts)
-    solutions = {}
+    solutions, streaks, skipped = {}, {}, []
     try:
         with executor(scheduler) as ex:
             spans = blocks(n_restarts, block_length(n_restarts, ex.threads, block_size))
@@ -404,7 +409,8 @@ def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, en
                 hook = _iteration_hook(bar, k) if bar is not None and ex.local else None
                 pending[k] = [ex.submit(fit_block, shared, k, a, b, seeds[a:b], engine, progress=hook)
                               for a, b in spans]
-            for k in rank_list:
+            streak, seen_stable = 0, False
+            for i, k in enumerate(rank_list):
                 parts = []
                 for (a, b), job in zip(spans, pending.pop(k)):
                     parts.append(job.result())
@@ -415,10 +421,43 @@ def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, en
                 solutions[k] = _fit_rank(fitted, counts_cs, k, seed=rank_seed(seed, k), refit_loss=refit_loss,
                                          names=signature_names(k, cat.kind), channels=cat.channels,
                                          samples=cat.samples, fit_seconds=sum(p.seconds for p in parts))
+                stable = rank_is_stable(solutions[k].stability)
+                seen_stable = seen_stable or stable
+                streak = streak + 1 if seen_stable and not stable else 0
+                streaks[k] = streak
+                if stop_after_unstable is not None and streak >= stop_after_unstable:
+                    skipped = rank_list[i + 1:]
+                    for r in skipped:
+                        ex.cancel(pending.pop(r))
+                    break
     finally:
         if bar is not None:
+            if skipped:
+                bar.total = bar.n
             bar.close()
-    return solutions
+    return solutions, _sweep_record(streaks, skipped, stop_after_unstable)
+
+
+def rank_is_stable(stability: pd.Series) -> bool:
+    """Whether a rank's signature stabilities pass :mod:`sigfactor.selection`'s thresholds
+    (rounded as :func:`~sigfactor.selection.select_rank` rounds them)."""
+    avg = pd.Series([float(stability.mean())]).round(STABILITY_DECIMALS)
+    low = pd.Series([float(stability.min())]).round(STABILITY_DECIMALS)
+    return bool(stable_ranks(avg, low).iloc[0])
+
+
+def _sweep_record(streaks: dict, skipped: list, stop_after_unstable) -> dict:
+    """Consecutive unstable ranks at each rank, where the sweep stopped and why."""
+    record = {"stop_after_unstable": stop_after_unstable, "unstable_in_a_row": streaks,
+              "stopped_after": None, "not_fitted": list(skipped), "reason": None}
+    if skipped:
+        last = list(streaks)[-1]
+        unstable = list(streaks)[-stop_after_unstable:]
+        record["stopped_after"] = last
+        record["reason"] = (f"The sweep stopped after rank {last}: ranks {', '.join(map(str, unstable))} "
+                            f"failed the stability thresholds in a row (stop_after_unstable="
+                            f"{stop_after_unstable}), so ranks {', '.join(map(str, skipped))} were not fitted.")
+    return record
 
 
 def _rank_table(solutions: dict, counts_cs: np.ndarray) -> pd.DataFrame:
@@ -448,7 +487,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
             reference=None, progress: bool = True, refit_loss: str = "frobenius",
             max_iter: int = DEFAULTS["max_iter"], tol: float = DEFAULTS["tol"],
             check_every: int = DEFAULTS["check_every"], dtype="float32", threads: int | None = None,
-            scheduler=None, block_size: int | None = None, key_added: str = "sigfactor") -> ExtractionResult:
+            scheduler=None, block_size: int | None = None, stop_after_unstable: int | None = None,
+            key_added: str = "sigfactor") -> ExtractionResult:
     """Extract mutational signatures de novo, choosing the number of signatures.
 
     Parameters
@@ -505,6 +545,14 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     block_size : int, optional
         Restarts fitted together in one task. By default all of a rank's restarts in this
         process, and an equal share per worker thread on Dask.
+    stop_after_unstable : int, optional
+        Opt-in early stop of the sweep: once a rank met the stability thresholds of
+        :mod:`sigfactor.selection`, stop trying higher ranks after this many ranks in a row
+        failed them. Selection only ever starts from the highest stable rank, so the answer
+        changes only if a higher rank would have been stable again. ``stats`` says how many
+        unstable ranks in a row each rank ends (``unstable_in_a_row``) and where the sweep
+        stopped (``sweep_stopped``); the reason is added to ``selection_reason`` and
+        ``settings["sweep"]``. Default: every rank is fitted.
     key_added : str
         With AnnData input, where results are written: ``adata.varm[f"{key_added}_signatures"]``
         (channels x k), ``adata.obsm[f"{key_added}_exposures"]`` (samples x k) and
@@ -537,6 +585,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         check_int("threads", threads, low=1)
     if block_size is not None:
         check_int("block_size", block_size, low=1)
+    if stop_after_unstable is not None:
+        check_int("stop_after_unstable", stop_after_unstable, low=1)
     scheduler = check_scheduler(scheduler)
     if not isinstance(key_added, str) or not key_added:
         raise ValueError(f"key_added={key_added!r} is not valid; expected a non-empty string.")
@@ -569,15 +619,18 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     # 2-4. restarts (in the CPU kernels or PyTorch: models._restarts), consensus, refit, per rank
     engine = {"model": model, "loss": loss, "device": dev, "dtype": dt, "threads": threads,
               "max_iter": max_iter, "tol": tol, "check_every": check_every}
-    solutions = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, n_restarts=n_restarts,
-                           refit_loss=refit_loss, engine=engine, progress=progress, scheduler=scheduler,
-                           block_size=block_size)
+    solutions, sweep = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, n_restarts=n_restarts,
+                                  refit_loss=refit_loss, engine=engine, progress=progress, scheduler=scheduler,
+                                  block_size=block_size, stop_after_unstable=stop_after_unstable)
 
     # 5. rank selection
     table = _rank_table(solutions, counts_cs)
     selection = select_rank(table["avg_stability"], table["min_stability"],
                             {k: s.sample_stats["L2_Norm_%"].to_numpy() for k, s in solutions.items()})
     table = table.join(selection.table[["stable", "considered", "p_value", "chosen"]])
+    table["unstable_in_a_row"] = pd.Series(sweep["unstable_in_a_row"])
+    table["sweep_stopped"] = table.index == sweep["stopped_after"]
+    reason = selection.reason if sweep["reason"] is None else f"{selection.reason} {sweep['reason']}"
     chosen = solutions[selection.rank]
 
     # 6. COSMIC
@@ -592,11 +645,12 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
                       "resample": bool(resample), "normalization": normalization, "seed": seed,
                       "device": str(device), "refit_loss": refit_loss, "max_iter": max_iter, "tol": tol,
                       "check_every": check_every, "dtype": dt, "block_size": block_size,
-                      "scheduler": describe_scheduler(scheduler),
+                      "scheduler": describe_scheduler(scheduler), "stop_after_unstable": stop_after_unstable,
                       "reference": reference if isinstance(reference, (str, type(None))) else
                       (str(reference) if isinstance(reference, os.PathLike) else "DataFrame")},
         "device": dev, "threads": solutions[rank_list[0]].threads,
         "normalization_cutoff": cutoff,
+        "sweep": {k: v for k, v in sweep.items() if k != "unstable_in_a_row"},
         "seeds": {"seed": seed, "resample_seed": r_seed,
                   "rank_seeds": {str(k): s.fit_seed for k, s in solutions.items()}},
         "versions": versions(),
@@ -606,7 +660,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     }
     result = ExtractionResult(
         signatures=chosen.signatures, exposures=chosen.exposures, rank=selection.rank, stats=table,
-        selection_reason=selection.reason, solutions=solutions, cosmic_matches=chosen.cosmic_matches,
+        selection_reason=reason, solutions=solutions, cosmic_matches=chosen.cosmic_matches,
         decompositions=decompositions, cosmic_signatures=cosmic_sigs,
         cosmic_exposures=pd.DataFrame(cosmic_exp.T, index=cat.samples, columns=cosmic_sigs.columns),
         catalogue=cat, settings=settings,
