@@ -35,6 +35,67 @@ def check_int(name: str, value, *, low: int | None = None, high: int | None = No
     return value
 
 
+SEED_MAX = 2**63 - 1
+"""Largest seed: seeds are recorded in ``result.h5ad`` (HDF5) and ``run.json`` as signed 64-bit integers."""
+
+
+def check_seed(name: str, value) -> int:
+    """Return ``value`` as ``int`` if it is an integer seed from 0 to :data:`SEED_MAX`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r} is not valid; expected an integer seed.")
+    value = int(value)
+    if not 0 <= value <= SEED_MAX:
+        raise ValueError(f"{name}={value} is out of range; expected an integer from 0 to 2**63 - 1 ({SEED_MAX}), "
+                         "the range of the signed 64-bit integers in which results record their seeds.")
+    return value
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still use, as far as the system says, or None.
+
+    Linux: ``MemAvailable`` of ``/proc/meminfo``, lowered to what the process's cgroup (v2)
+    still allows (``memory.max`` less ``memory.current``). Elsewhere the free physical pages
+    (``os.sysconf``), or None when that is not known either.
+    """
+    found = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    limit = _cgroup_room()
+    return found if limit is None else min(found, limit)
+
+
+def _cgroup_room() -> int | None:
+    """What the process's cgroup v2 memory limit still leaves, or None without one."""
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as fh:
+            group = next((line.strip()[3:] for line in fh if line.startswith("0::")), None)
+    except OSError:
+        return None
+    if group is None:
+        return None
+    folder = os.path.join("/sys/fs/cgroup", group.lstrip("/"))
+    try:
+        with open(os.path.join(folder, "memory.max"), encoding="ascii") as fh:
+            text = fh.read().strip()
+        if text == "max":
+            return None
+        with open(os.path.join(folder, "memory.current"), encoding="ascii") as fh:
+            return max(int(text) - int(fh.read().strip()), 0)
+    except (OSError, ValueError):
+        return None
+
+
 def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float:
     """Return ``value`` as ``float`` if it is finite and positive (or zero when allowed)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):

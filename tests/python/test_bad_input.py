@@ -309,3 +309,61 @@ def test_warnings_are_one_line_without_source_paths(tmp_path):
     assert len(lines) == 2 and all(line.startswith("sigfactor: warning: ") for line in lines), lines
     assert "not whole numbers" in lines[0] and "max_iter=5" in lines[1]
     assert ".py" not in proc.stderr and "sys.exit" not in proc.stderr
+
+
+# ---- 8. sizes that cannot fit, refused before anything is allocated ---------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["--restarts", "1000000000", "--ranks", "1"], "n_restarts=1000000000 (--restarts)"),
+    (["--restarts", "300000", "--ranks", "1-10"], "n_restarts=300000 (--restarts) with ranks up to 10"),
+    (["--ranks", "1-1000000000000"], "ranks='1-1000000000000' reach 1000000000000"),
+])
+def test_sizes_that_cannot_fit_are_refused_in_one_line(breast, tmp_path, args, message):
+    """Catches a MemoryError traceback (exit 1) from allocating 1e9 resampled catalogues or a
+    list of 1e12 ranks, and a run that would fit for hours and then fail in the consensus
+    ((300000 x 10)**2 distances need 72 TB)."""
+    started = time.monotonic()
+    proc = sigfactor("extract", breast, "--out", tmp_path / "res", "--quiet", *args)
+    assert proc.returncode == 2 and one_error_line(proc.stderr), proc.stderr
+    assert message in proc.stderr
+    assert time.monotonic() - started < 30                   # refused, not attempted
+
+
+def test_rank_bounds_are_checked_before_the_list_is_built():
+    from sigfactor.extract import parse_ranks
+
+    for ranks in ("1-1000000000000", range(1, 10**12), [2, 10**12], "97"):
+        with pytest.raises(ValueError, match="Expected ranks <= 96"):
+            parse_ranks(ranks)
+    assert parse_ranks("1-96") == list(range(1, 97))
+    assert parse_ranks(range(10, 0, -3)) == [1, 4, 7, 10]
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**64])
+def test_a_seed_results_cannot_record_is_refused_before_the_fit(seed):
+    """Catches seeds >= 2**63 accepted, fitted, then failing in the HDF5 writer (object dtype)."""
+    from sigfactor.extract import extract
+
+    with pytest.raises(ValueError, match=r"seed=.* expected an integer from 0 to 2\*\*63 - 1"):
+        extract(datasets.breast21(), ranks=[1], n_restarts=2, max_iter=5, progress=False, seed=seed)
+
+
+def test_the_largest_seed_is_recorded_exactly(breast, tmp_path):
+    """2**63 - 1 is accepted and read back from result.h5ad and run.json unchanged."""
+    import anndata
+
+    out = tmp_path / "res"
+    proc = sigfactor("extract", breast, "--out", out, "--seed", str(2**63 - 1), *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "run.json").read_text())["seeds"]["seed"] == 2**63 - 1
+    assert int(anndata.read_h5ad(out / "result.h5ad").uns["sigfactor"]["settings"]["seeds"]["seed"]) == 2**63 - 1
+
+
+def test_counts_too_large_to_resample_are_refused_by_name():
+    """Catches numpy's bare "n < 0" (a sample total of 9.6e18 overflowing int64 in resampling)."""
+    from sigfactor.extract import extract
+
+    frame = datasets.breast21().to_frame().astype(np.float64)
+    frame.iloc[:, 3] = 1e17                                   # 96 x 1e17 = 9.6e18 >= 2**63
+    with pytest.raises(ValueError, match=r"sample 'PD4116a' has 9\.6e\+18 mutations.*--no-resample"):
+        extract(frame, ranks=[1], n_restarts=2, max_iter=5, progress=False)
