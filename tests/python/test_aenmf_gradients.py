@@ -146,23 +146,25 @@ def test_linear_start_is_nn_linear_magnitudes_and_the_default():
             torch.testing.assert_close(res.factors["Wd"][r], Wd, rtol=1e-9, atol=1e-12)
 
 
-def test_paper_settings_start_aenmf_as_the_papers_code(tmp_path):
+@pytest.mark.parametrize("settings, init", [("paper", "uniform"), ("paper-linear", "linear")])
+def test_paper_settings_start_aenmf_as_the_papers_code(settings, init):
     """compare_models(settings='paper') fits AE-NMF on each split's training samples from the
-    paper's U(0, 1) start with Adam at lr 1e-4: three steps of a run equal the paper's loop
-    from torch.rand with the run's recorded seed. Catches the paper protocol starting AE-NMF
-    from nn.Linear magnitudes (or any other start) or at another learning rate."""
+    paper's U(0, 1) start with Adam at lr 1e-4 ('paper-linear': from nn.Linear magnitudes):
+    three steps of a run equal the paper's loop from torch.rand with the run's recorded seed.
+    Catches the paper protocol starting AE-NMF from nn.Linear magnitudes (or any other start)
+    or at another learning rate."""
     from sigfactor import datasets
 
     cat = datasets.breast21()
-    assert PROTOCOLS["paper"]["aenmf"]["init"] == "uniform"
-    result = compare_models(cat, 2, models=["aenmf"], n_splits=2, seed=4, settings="paper", max_iter=3,
+    assert PROTOCOLS[settings]["aenmf"]["init"] == init
+    result = compare_models(cat, 2, models=["aenmf"], n_splits=2, seed=4, settings=settings, max_iter=3,
                             progress=False, dtype="float64")
     counts = cat.to_frame()                                       # channels x samples
     for split in range(2):
         train = result.splits.query("split == @split and set == 'train'")["sample"]
         V = torch.tensor(counts[list(train)].to_numpy(np.float64))
         seed = int(result.runs.query("split == @split")["seed"].iloc[0])
-        We, Wd = _paper_loop(V, *_torch_start(seed, V.shape[1], 2, "uniform"), loss="frobenius",
+        We, Wd = _paper_loop(V, *_torch_start(seed, V.shape[1], 2, init), loss="frobenius",
                              constraint="fpabs", lr=1e-4, steps=3)
         S = (V @ We.abs()).numpy()
         S = S / S.sum(axis=0)
