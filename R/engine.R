@@ -1,5 +1,6 @@
-# The boundary with the Python engine: the lazy import, the one call wrapper, and the one
-# conversion function each way. Nothing else in the package touches Python objects' contents.
+# The boundary with the Python engine: the lazy import and version check, the one call
+# wrapper, and the one conversion function each way. Nothing else in the package touches
+# Python objects' contents.
 #
 # Orientation: R (and MutationalPatterns) hold catalogues and signatures as mutation types x
 # samples (or x signatures), rownames being the mutation-type labels. The engine reads a labelled
@@ -10,19 +11,22 @@
 
 .engine <- new.env(parent = emptyenv())
 
-# The sigfactor Python module (imported without conversion), imported on first use.
+# The sigfactor Python module (imported without conversion), imported and version-checked on
+# first use.
 engine <- function() {
   if (is.null(.engine$module)) {
     if (!engine_installed()) {
       stop(engine_missing_message(), call. = FALSE)
     }
-    .engine$module <- tryCatch(
+    module <- tryCatch(
       reticulate::import("sigfactor", convert = FALSE),
       error = function(e) {
         stop("The Python engine 'sigfactor' is installed in ", python_path(),
              " but could not be imported: ", python_message(e), call. = FALSE)
       }
     )
+    check_engine_version(as_text(module$`__version__`))
+    .engine$module <- module
   }
   .engine$module
 }
@@ -34,6 +38,26 @@ engine_installed <- function() {
     util <- reticulate::import("importlib.util", convert = TRUE)
     !is.null(util$find_spec("sigfactor"))
   }, error = function(e) FALSE)
+}
+
+# The engine version this R package is written for (DESCRIPTION, Config/sigfactor/engine).
+engine_version_required <- function() {
+  path <- getNamespaceInfo(asNamespace("sigfactor"), "path")
+  unname(read.dcf(file.path(path, "DESCRIPTION"), fields = "Config/sigfactor/engine")[1, 1])
+}
+
+# An error, saying how to fix it, when the engine's version is not the one this package needs.
+check_engine_version <- function(found) {
+  required <- engine_version_required()
+  if (!identical(found, required)) {
+    stop(sprintf(paste0(
+      "The Python engine in %s is sigfactor %s, but this R package (sigfactor %s) needs the ",
+      "engine version %s. Install the matching engine with `sigfactor::install_sigfactor()` ",
+      "(or `pip install sigfactor==%s` into that Python), then restart R."),
+      python_path(), found, utils::packageVersion("sigfactor"), required, required),
+      call. = FALSE)
+  }
+  invisible(found)
 }
 
 # The Python interpreter reticulate uses (or would use), for messages.
@@ -49,15 +73,16 @@ python_path <- function() {
 engine_missing_message <- function() {
   paste0(
     "The Python engine 'sigfactor' is not installed in the Python that reticulate uses (",
-    python_path(), "). Install it with `bash scripts/setup.sh` from the sigfactor source tree ",
-    "and set RETICULATE_PYTHON to the .venv/bin/python it makes, or with ",
-    "`pip install sigfactor` into that Python; then restart R."
+    python_path(), "). Install it with `sigfactor::install_sigfactor()` and restart R; ",
+    "or run `bash scripts/setup.sh` in the sigfactor source tree and set RETICULATE_PYTHON ",
+    "to the .venv/bin/python it makes; or `pip install sigfactor` into that Python."
   )
 }
 
 # Call `fun(...)` in the engine. A Python exception becomes an R error whose message is the
-# Python message (no traceback); Python warnings become R warnings.
-engine_call <- function(fun, ...) {
+# engine's message in R's words (no traceback, see r_message()); Python warnings become R
+# warnings. `names` maps the engine's argument names to the R function's (n_restarts = "nrun").
+engine_call <- function(fun, ..., names = character()) {
   warnings_module <- reticulate::import("warnings", convert = FALSE)
   recorder <- warnings_module$catch_warnings(record = TRUE)
   caught <- recorder$`__enter__`()
@@ -68,10 +93,10 @@ engine_call <- function(fun, ...) {
   recorder$`__exit__`(NULL, NULL, NULL)
   exited <- TRUE
   if (inherits(result, "error")) {
-    stop(python_message(result), call. = FALSE)
+    stop(r_message(python_message(result), names), call. = FALSE)
   }
   for (w in reticulate::py_to_r(caught)) {
-    warning(as.character(reticulate::py_str(w$message)), call. = FALSE)
+    warning(r_message(as.character(reticulate::py_str(w$message)), names), call. = FALSE)
   }
   result
 }
@@ -86,7 +111,24 @@ python_message <- function(error) {
   }
   # Other reticulate versions add a hint line; keep the Python message alone.
   message <- sub("\\n?Run `reticulate::py_last_error\\(\\)` for details\\.?", "", message)
+  message <- sub("^[A-Za-z_.]*(Error|Exception|Warning): ", "", message)
   sub("\\s+$", "", message)
+}
+
+# An engine message in R's words: `name=value` becomes `name = value` with the R argument's
+# name (`names` maps engine names to R names), Python's None/True/False/nan become
+# NULL/TRUE/FALSE/NaN, and a quoted value after `=` takes R's double quotes.
+r_message <- function(text, names = character()) {
+  for (python_name in names(names)) {
+    text <- gsub(sprintf("\\b%s=", python_name), paste0(names[[python_name]], "="), text,
+                 perl = TRUE)
+  }
+  text <- gsub("\\b([A-Za-z_][A-Za-z0-9_.]*)=(?![=])", "\\1 = ", text, perl = TRUE)
+  text <- gsub("= '([^']*)'", "= \"\\1\"", text)
+  text <- gsub("\\bNone\\b", "NULL", text, perl = TRUE)
+  text <- gsub("\\bTrue\\b", "TRUE", text, perl = TRUE)
+  text <- gsub("\\bFalse\\b", "FALSE", text, perl = TRUE)
+  gsub("\\bnan\\b", "NaN", text, perl = TRUE)
 }
 
 # R values that must reach Python as integers (counts, seeds): whole numbers become Python
@@ -111,42 +153,11 @@ as_text <- function(x) {
   if (inherits(x, "python.builtin.object")) as.character(reticulate::py_str(x)) else as.character(x)
 }
 
-# R -> engine: a matrix with mutation types as rows becomes a labelled pandas DataFrame with
-# the same orientation (the engine finds the channel labels and matches rows by label).
-# `what` names the columns ("sample" or "signature") in messages.
-to_engine <- function(x, name, what = "sample") {
-  engine()
-  if (!is.matrix(x) || !is.numeric(x)) {
-    stop(sprintf(
-      "%s is a %s; expected a numeric matrix with mutation types as rows (rownames) and %ss as columns.",
-      name, paste(class(x), collapse = "/"), what
-    ), call. = FALSE)
-  }
-  if (is.null(rownames(x))) {
-    stop(sprintf(
-      "%s has no rownames; expected mutation-type labels such as 'A[C>A]A' as rownames.", name
-    ), call. = FALSE)
-  }
-  if (is.null(colnames(x))) {
-    stop(sprintf("%s has no column names; expected one name per %s.", name, what), call. = FALSE)
-  }
-  bad <- which(is.na(x), arr.ind = TRUE)
-  if (nrow(bad) > 0) {
-    stop(sprintf(
-      "%s has %d missing (NA) value(s), first in %s '%s', mutation type '%s'; expected counts.",
-      name, nrow(bad), what, colnames(x)[bad[1, 2]], rownames(x)[bad[1, 1]]
-    ), call. = FALSE)
-  }
-  bad <- which(x < 0, arr.ind = TRUE)
-  if (nrow(bad) > 0) {
-    stop(sprintf(
-      "%s has %d negative value(s), first %s in %s '%s', mutation type '%s'; expected non-negative values.",
-      name, nrow(bad), format(x[bad[1, 1], bad[1, 2]]), what, colnames(x)[bad[1, 2]],
-      rownames(x)[bad[1, 1]]
-    ), call. = FALSE)
-  }
+# R -> engine: a checked count matrix (from as_count_matrix()), mutation types as rows, becomes
+# a labelled pandas DataFrame with the same orientation (the engine finds the channel labels
+# and matches rows by label).
+to_engine <- function(x) {
   pandas <- reticulate::import("pandas", convert = FALSE)
-  storage.mode(x) <- "double"
   pandas$DataFrame(
     reticulate::np_array(unname(x), dtype = "float64"),
     index = reticulate::r_to_py(as.list(rownames(x))),
@@ -177,5 +188,59 @@ from_engine <- function(frame, rows = NULL) {
   }
   values <- values[position, , drop = FALSE]
   rownames(values) <- rows
+  values
+}
+
+# The engine's record of a run (a dict of settings, seeds, versions) as an R list, through
+# JSON: whole numbers beyond R's integers (restart seeds reach 2^32) arrive as doubles, which
+# hold them exactly, not wrapped around as reticulate's integer conversion would.
+settings_from_engine <- function(settings) {
+  json <- reticulate::import("json", convert = FALSE)
+  plain <- reticulate::import("sigfactor._meta", convert = FALSE)$plain
+  text <- reticulate::py_to_r(json$dumps(plain(settings), allow_nan = TRUE))
+  jsonlite::fromJSON(text, simplifyVector = TRUE, simplifyDataFrame = FALSE,
+                     simplifyMatrix = FALSE, bigint_as_char = FALSE)
+}
+
+# A pandas DataFrame (any column types) as an R data.frame; the index becomes a first column
+# named `index` when given, otherwise rownames when it is not a plain 0..n-1 range.
+frame_to_df <- function(frame, index = NULL) {
+  pandas <- reticulate::import("pandas", convert = FALSE)
+  frame <- frame$copy()
+  columns <- as.character(unlist(reticulate::py_to_r(frame$columns$astype("str")$tolist())))
+  frame$columns <- reticulate::r_to_py(as.list(columns))
+  result <- lapply(columns, function(column) py_column(frame[[column]]))
+  names(result) <- columns
+  result <- as.data.frame(result, stringsAsFactors = FALSE, check.names = FALSE,
+                          optional = TRUE)
+  row_labels <- py_column(frame$index$to_series())
+  if (!is.null(index)) {
+    result <- cbind(stats::setNames(data.frame(row_labels, stringsAsFactors = FALSE), index),
+                    result)
+  } else if (!isTRUE(reticulate::py_bool(frame$index$equals(
+      pandas$RangeIndex(reticulate::py_len(frame)))))) {
+    rownames(result) <- as.character(row_labels)
+  }
+  result
+}
+
+# One pandas column (a Series) as an R vector: booleans as logical, integers as integer (or
+# double when they exceed R's integers), floats as double, anything else as character, with
+# missing values as NA.
+py_column <- function(series) {
+  types <- reticulate::import("pandas.api.types", convert = FALSE)
+  test <- function(f) isTRUE(reticulate::py_bool(f(series)))
+  missing <- as.logical(unlist(reticulate::py_to_r(series$isna()$tolist())))
+  if (test(types$is_bool_dtype)) {
+    values <- as.logical(unlist(reticulate::py_to_r(series$tolist())))
+  } else if (test(types$is_integer_dtype)) {
+    values <- as.numeric(unlist(reticulate::py_to_r(series$astype("float64")$tolist())))
+    if (all(abs(values) <= .Machine$integer.max)) values <- as.integer(values)
+  } else if (test(types$is_numeric_dtype)) {
+    values <- as.numeric(unlist(reticulate::py_to_r(series$astype("float64")$tolist())))
+  } else {
+    values <- as.character(unlist(reticulate::py_to_r(series$astype("str")$tolist())))
+  }
+  values[missing] <- NA
   values
 }

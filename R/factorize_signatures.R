@@ -9,15 +9,19 @@
 #' Rows are matched by label: the rows of the result are the rows of \code{mut_matrix}, in the
 #' same order and with the same names, whatever order the engine works in.
 #'
-#' @param mut_matrix Numeric matrix of mutation counts, mutation types as rows (rownames such
-#'   as \code{"A[C>A]A"}, any label style the engine knows: SBS96, DBS78 or ID83) and samples as
-#'   columns (with names), as made by \code{MutationalPatterns::mut_matrix}.
+#' @param mut_matrix Mutation counts with mutation types as rows (rownames such as
+#'   \code{"A[C>A]A"}, any label style the engine knows: SBS96, DBS78 or ID83) and samples as
+#'   columns (with names), as made by \code{MutationalPatterns::mut_matrix}: a numeric matrix,
+#'   a data.frame, or a \code{SummarizedExperiment} (see \code{assay}).
 #' @param rank Number of signatures, a whole number between 1 and the smaller of the numbers
 #'   of samples and mutation types.
 #' @param model \code{"nmf"} (multiplicative updates), \code{"convex"} (convex NMF, Ding, Li
 #'   and Jordan 2010) or \code{"aenmf"} (the linear autoencoder of Egendal et al. 2025).
-#' @param loss \code{"frobenius"} (squared error) or \code{"kl"} (generalized Kullback-Leibler,
-#'   Poisson). Convex NMF takes \code{"frobenius"} only.
+#' @param loss \code{"kl"} (generalized Kullback-Leibler, Poisson; the default, as
+#'   MutationalPatterns' \code{"brunet"} NMF) or \code{"frobenius"} (squared error). Convex NMF
+#'   takes \code{"frobenius"} only, which is then the default. (The Python engine's
+#'   \code{factorize} defaults to \code{"frobenius"}, scikit-learn's default; R follows
+#'   MutationalPatterns.)
 #' @param constraint AE-NMF's non-negativity scheme, one of \code{"fpabs"} (the default for
 #'   AE-NMF when \code{NULL}), \code{"fppg"}, \code{"pg"} or \code{"abs"}; \code{NULL} for the
 #'   other models.
@@ -34,6 +38,8 @@
 #' @param threads CPU threads for the fit, or \code{NULL} for the engine's default (all of
 #'   PyTorch's threads for KL NMF, whose compiled kernels give each thread whole restarts;
 #'   one thread for small batches of the other models). KL NMF results do not depend on it.
+#' @param assay With a \code{SummarizedExperiment}, the assay holding the counts (a name or a
+#'   number); the first by default.
 #'
 #' @return A named list:
 #' \describe{
@@ -53,29 +59,29 @@
 #'
 #' @seealso \code{\link{refit_signatures}}, \code{MutationalPatterns::extract_signatures}
 #' @examples
-#' \dontrun{
-#' mut_mat <- readRDS(system.file("states/mut_mat_data.rds",
-#'   package = "MutationalPatterns"
-#' ))
-#' res <- factorize_signatures(mut_mat, rank = 2, n_restarts = 10, seed = 1)
-#' MutationalPatterns::plot_96_profile(res$signatures)
-#' MutationalPatterns::plot_contribution(res$contribution, res$signatures)
+#' if (sigfactor_available()) {
+#'   mut_mat <- read_catalogue(system.file("extdata", "breast21_SBS96.txt", package = "sigfactor"))
+#'   res <- factorize_signatures(mut_mat, rank = 3, n_restarts = 5, seed = 1)
+#'   res$signatures[1:3, ]
 #' }
 #' @export
 factorize_signatures <- function(mut_matrix, rank, model = c("nmf", "convex", "aenmf"),
-                                 loss = c("frobenius", "kl"), constraint = NULL,
+                                 loss = c("kl", "frobenius"), constraint = NULL,
                                  n_restarts = 10, max_iter = 10000, tol = 1e-6, seed = 0,
-                                 device = "auto", progress = interactive(), threads = NULL) {
+                                 device = "auto", progress = interactive(), threads = NULL,
+                                 assay = NULL) {
   model <- match_choice(model)
-  loss <- match_choice(loss)
+  loss <- if (missing(loss) && model == "convex") "frobenius" else match_choice(loss)
   progress <- check_flag(progress, "progress")
-  catalogue <- to_engine(mut_matrix, "mut_matrix")
+  counts <- as_count_matrix(mut_matrix, "mut_matrix", assay = assay)
+  catalogue <- to_engine(counts)
   fit <- engine_call(
     engine()$factorize, catalogue, as_py_int(rank),
     model = model, loss = loss, constraint = constraint,
     n_restarts = as_py_int(n_restarts), max_iter = as_py_int(max_iter), tol = tol,
     seed = as_py_int(seed), device = device, progress = progress,
-    threads = if (is.null(threads)) NULL else as_py_int(threads)
+    threads = if (is.null(threads)) NULL else as_py_int(threads),
+    names = c(X = "mut_matrix")
   )
   best <- fit$best()
   settings <- reticulate::py_to_r(fit$settings)
@@ -86,10 +92,10 @@ factorize_signatures <- function(mut_matrix, rank, model = c("nmf", "convex", "a
   settings$versions <- lapply(settings$versions, as_text)
   settings["seed"] <- list(if (is.numeric(seed) && length(seed) == 1) as.numeric(seed) else NULL)
   list(
-    signatures = from_engine(best$signatures, rows = rownames(mut_matrix)),
+    signatures = from_engine(best$signatures, rows = rownames(counts)),
     contribution = from_engine(best$exposures$T),
     reconstructed = from_engine(best$signatures$dot(best$exposures$T),
-                                rows = rownames(mut_matrix)),
+                                rows = rownames(counts)),
     loss = reticulate::py_to_r(best$loss),
     restart = reticulate::py_to_r(best$restart) + 1L,
     seeds = seeds,

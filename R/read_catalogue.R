@@ -13,10 +13,12 @@
 #'
 #' @return A numeric matrix of counts, mutation types as rows and samples as columns.
 #'
-#' @seealso \code{\link{factorize_signatures}}
+#' @seealso \code{\link{denovo_signatures}}, \code{\link{write_anndata}}
 #' @examples
-#' \dontrun{
-#' mut_mat <- read_catalogue("breast21_SBS96.txt")
+#' if (sigfactor_available()) {
+#'   path <- system.file("extdata", "breast21_SBS96.txt", package = "sigfactor")
+#'   mut_mat <- read_catalogue(path)
+#'   mut_mat[1:4, 1:3]
 #' }
 #' @export
 read_catalogue <- function(path, style = c("mutationalpatterns", "sigprofiler")) {

@@ -31,3 +31,13 @@ check_flag <- function(x, name) {
   }
   x
 }
+
+# A device name: "auto", "cpu", "cuda" or "cuda:N".
+check_device <- function(device) {
+  if (!is.character(device) || length(device) != 1 || is.na(device) ||
+      !grepl("^(auto|cpu|cuda|cuda:[0-9]+)$", device)) {
+    stop(sprintf("device = %s is not valid; expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\".",
+                 shown(device)), call. = FALSE)
+  }
+  device
+}

@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
-R_PKGS="r-base-core r-cran-reticulate r-bioc-mutationalpatterns r-cran-testthat r-cran-nmf"
+# R and the R package's dependencies (Imports, Suggests, vignette building, R CMD check and
+# BiocCheck), all from Debian: CRAN and Bioconductor servers are not needed.
+R_PKGS="r-base-core r-cran-reticulate r-bioc-mutationalpatterns r-cran-testthat r-cran-nmf \
+r-cran-cli r-cran-jsonlite r-bioc-summarizedexperiment r-bioc-rhdf5 r-cran-knitr r-cran-rmarkdown \
+pandoc r-cran-pkgload r-bioc-bioccheck"
 missing=""
 for p in $R_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -39,4 +43,24 @@ fi
 # Compile the CPU kernels once (numba caches them beside the sources), so the first
 # extraction does not spend ~10 s compiling.
 .venv/bin/python -c "from sigfactor.models._kl_cpu import warm_up; warm_up()"
+# The R package, installed from this tree into R's site library (again whenever its sources
+# change), so that library(sigfactor) works in any R session.
+if command -v R >/dev/null 2>&1 && [ "${SIGFACTOR_SKIP_R:-0}" != "1" ]; then
+  r_sources=$(find DESCRIPTION NAMESPACE R man inst vignettes -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+  if [ "$(cat .venv/.sigfactor-r-installed 2>/dev/null)" != "$r_sources" ] \
+     || ! Rscript -e 'quit(status = if (requireNamespace("sigfactor", quietly = TRUE)) 0 else 1)' >/dev/null 2>&1; then
+    echo "setup: installing the R package sigfactor into R's site library"
+    $SUDO R CMD INSTALL --no-multiarch --no-test-load . >/tmp/sigfactor-r-install.log 2>&1 \
+      || { tail -20 /tmp/sigfactor-r-install.log; exit 1; }
+    echo "$r_sources" > .venv/.sigfactor-r-installed
+  fi
+  # .venv registered as the engine's environment where install_sigfactor() would put it (a link
+  # in reticulate's virtualenv folder), so library(sigfactor) finds the engine without
+  # RETICULATE_PYTHON; an existing environment of that name is left alone.
+  venvs="${WORKON_HOME:-$HOME/.virtualenvs}"
+  if [ ! -e "$venvs/r-sigfactor" ] && [ ! -L "$venvs/r-sigfactor" ]; then
+    mkdir -p "$venvs" && ln -s "$PWD/.venv" "$venvs/r-sigfactor"
+    echo "setup: linked $venvs/r-sigfactor to .venv (the R package's default engine environment)"
+  fi
+fi
 echo "setup: ready ($(.venv/bin/python -c 'import sigfactor, torch; print("sigfactor", sigfactor.__version__, "torch", torch.__version__)'))"

@@ -1,21 +1,31 @@
 # Shared by the test files: when to skip, the example data, and running R with another Python.
 
-on_ci <- function() identical(tolower(Sys.getenv("CI")), "true")
-
-# Skip only when the Python engine is truly absent, and never on CI (CI=true): there a missing
-# engine must fail the tests, not hide them.
+# Where a missing engine must fail the tests instead of skipping them: the project's test
+# command (scripts/test.sh sets SIGFACTOR_REQUIRE_ENGINE=true, wherever it runs) and CI
+# (CI=true).
+engine_required <- function() {
+  identical(tolower(Sys.getenv("SIGFACTOR_REQUIRE_ENGINE")), "true") ||
+    identical(tolower(Sys.getenv("CI")), "true")
+}
+# Skip only when the Python engine is truly absent, and never where it is required: there a
+# missing engine fails the test with the reason (sigfactor_config()'s message).
 skip_if_no_engine <- function() {
-  if (on_ci()) {
+  if (sigfactor_available()) {
     return(invisible(TRUE))
   }
-  testthat::skip_if_not(reticulate::py_module_available("sigfactor"),
-                        "the sigfactor Python engine is not installed")
+  reason <- sigfactor_config()$message
+  if (engine_required()) {
+    stop("the sigfactor Python engine is required here (SIGFACTOR_REQUIRE_ENGINE or CI) but ",
+         "not available: ", reason, call. = FALSE)
+  }
+  testthat::skip(paste("the sigfactor Python engine is not available:", reason))
 }
 
 # MutationalPatterns' example mut_matrix: 96 mutation types x 9 samples. MutationalPatterns
-# is a test requirement (scripts/setup.sh installs it): skipped without it, except on CI.
+# is a test requirement (scripts/setup.sh installs it): skipped without it, except where the
+# engine is required (then the test fails).
 example_mut_matrix <- function() {
-  if (!on_ci()) testthat::skip_if_not_installed("MutationalPatterns")
+  if (!engine_required()) testthat::skip_if_not_installed("MutationalPatterns")
   readRDS(system.file("states/mut_mat_data.rds", package = "MutationalPatterns", mustWork = TRUE))
 }
 
@@ -64,20 +74,32 @@ python_without_engine <- function() {
   python
 }
 
-# Run `code` (after loading the package) in a new R session whose reticulate uses `python`;
-# returns the lines it printed.
-run_with_python <- function(code, python) {
+# Run `code` (after loading the package) in a new R session whose reticulate uses `python`
+# (RETICULATE_PYTHON unset when NULL: the package or reticulate chooses), with further
+# environment variables `env` (a named character vector); returns the lines it printed.
+run_with_python <- function(code, python, env = character()) {
   script <- tempfile(fileext = ".R")
   writeLines(c(load_package_code(), code), script)
   on.exit(unlink(script))
   rscript <- file.path(R.home("bin"), "Rscript")
-  output <- suppressWarnings(system2(rscript, script, stdout = TRUE, stderr = TRUE,
-                                     env = paste0("RETICULATE_PYTHON=", python)))
-  output
+  assignments <- paste0(names(env), "=", shQuote(env))
+  if (is.null(python)) {
+    args <- c("-u", "RETICULATE_PYTHON", assignments, shQuote(rscript), shQuote(script))
+  } else {
+    args <- c(paste0("RETICULATE_PYTHON=", shQuote(python)), assignments, shQuote(rscript),
+              shQuote(script))
+  }
+  suppressWarnings(system2("env", args, stdout = TRUE, stderr = TRUE))
 }
 
 # `x` with its rows renamed (same order).
 with_rownames <- function(x, names) {
   rownames(x) <- names
   x
+}
+
+# The sigfactor source tree (with pyproject.toml) when the tests run on it, else NULL.
+source_tree <- function() {
+  path <- find.package("sigfactor")
+  if (file.exists(file.path(path, "pyproject.toml"))) normalizePath(path) else NULL
 }

@@ -1,8 +1,9 @@
 # Few restarts and iterations keep these fast; the engine's own tests cover the numerics.
 # The iteration cap is reached, so the engine's convergence warning is silenced here.
-quick_fit <- function(mut_matrix, ...) {
+# Frobenius unless a test says otherwise (R's default is KL, tested below).
+quick_fit <- function(mut_matrix, loss = "frobenius", ...) {
   suppressWarnings(factorize_signatures(mut_matrix, rank = 2, n_restarts = 2, max_iter = 100,
-                                        seed = 7, progress = FALSE, ...))
+                                        seed = 7, progress = FALSE, loss = loss, ...))
 }
 
 # The fit of the example that several tests look at, made once.
@@ -94,7 +95,7 @@ test_that("the same seed gives the same result from R as from Python", {
   expect_identical(res$loss, reticulate::py_to_r(best$loss))
   # Another seed gives another start, hence other numbers.
   other <- suppressWarnings(factorize_signatures(mm, rank = 2, n_restarts = 2, max_iter = 100,
-                                                 seed = 8, progress = FALSE))
+                                                 seed = 8, progress = FALSE, loss = "frobenius"))
   expect_false(identical(other$signatures, res$signatures))
 })
 
@@ -123,7 +124,7 @@ test_that("a restart's seed reruns it alone, seeds beyond R's integers included"
   for (restart in 1:2) {
     again <- suppressWarnings(factorize_signatures(mm, rank = 2, n_restarts = 1, max_iter = 100,
                                                    seed = list(res$seeds[restart]),
-                                                   progress = FALSE))
+                                                   progress = FALSE, loss = "frobenius"))
     expect_identical(again$seeds, res$seeds[restart])
     # Alone or in a batch, float32 arithmetic may round differently: equal to rounding.
     if (restart == res$restart) expect_equal(again$signatures, res$signatures, tolerance = 1e-5)
@@ -132,7 +133,8 @@ test_that("a restart's seed reruns it alone, seeds beyond R's integers included"
   # trip above goes through Python ints that R cannot hold as integers.
   expect_true(any(res$seeds > .Machine$integer.max))
   both <- suppressWarnings(factorize_signatures(mm, rank = 2, n_restarts = 2, max_iter = 100,
-                                                seed = res$seeds, progress = FALSE))
+                                                seed = res$seeds, progress = FALSE,
+                                                loss = "frobenius"))
   expect_identical(both$signatures, res$signatures)
   expect_null(both$settings$seed)
   big <- suppressWarnings(factorize_signatures(mm, rank = 2, n_restarts = 1, max_iter = 20,
@@ -153,20 +155,32 @@ test_that("convex NMF and AE-NMF run through the same interface", {
   expect_identical(dimnames(aenmf$reconstructed), dimnames(mm))
 })
 
-test_that("the engine's convergence warning reaches R as a warning", {
+test_that("R's default loss is KL, as MutationalPatterns' brunet; Frobenius for convex NMF", {
+  skip_if_no_engine()
+  mm <- example_mut_matrix()
+  # A default that stayed the engine's Frobenius would fail here.
+  kl <- suppressWarnings(factorize_signatures(mm, rank = 2, n_restarts = 1, max_iter = 50,
+                                              progress = FALSE))
+  expect_identical(kl$settings$loss, "kl")
+  convex <- suppressWarnings(factorize_signatures(mm, rank = 2, model = "convex", n_restarts = 1,
+                                                  max_iter = 50, progress = FALSE))
+  expect_identical(convex$settings$loss, "frobenius")
+})
+
+test_that("the engine's convergence warning reaches R as a warning, in R's words", {
   skip_if_no_engine()
   expect_warning(
     factorize_signatures(example_mut_matrix(), rank = 2, n_restarts = 1, max_iter = 10,
-                         progress = FALSE),
-    "1 of 1 restart\\(s\\) did not converge within max_iter=10"
+                         progress = FALSE, loss = "frobenius"),
+    "1 of 1 restart\\(s\\) did not converge within max_iter = 10"
   )
 })
 
 test_that("bad input gives plain errors naming the argument", {
   skip_if_no_engine()
   mm <- example_mut_matrix()
-  expect_error(factorize_signatures(as.data.frame(mm), rank = 2),
-               "mut_matrix is a data.frame; expected a numeric matrix", fixed = TRUE)
+  expect_error(factorize_signatures(as.vector(mm), rank = 2),
+               "mut_matrix is a numeric vector; expected a numeric matrix", fixed = TRUE)
   expect_error(factorize_signatures(unname(mm), rank = 2),
                "mut_matrix has no rownames", fixed = TRUE)
   with_na <- mm
@@ -192,19 +206,19 @@ test_that("the engine's own errors pass through as R errors without a traceback"
   skip_if_no_engine()
   mm <- example_mut_matrix()
   error <- tryCatch(factorize_signatures(mm, rank = 20), error = function(e) e)
-  expect_identical(conditionMessage(error), "rank=20 is out of range; expected an integer <= 9.")
+  expect_identical(conditionMessage(error), "rank = 20 is out of range; expected an integer <= 9.")
   expect_null(conditionCall(error))
-  expect_error(factorize_signatures(mm, rank = 0), "rank=0 is out of range", fixed = TRUE)
+  expect_error(factorize_signatures(mm, rank = 0), "rank = 0 is out of range", fixed = TRUE)
   expect_error(factorize_signatures(mm, rank = 2.5),
-               "rank=2.5 is not valid; expected an integer.", fixed = TRUE)
+               "rank = 2.5 is not valid; expected an integer.", fixed = TRUE)
   expect_error(factorize_signatures(mm, rank = 2, model = "convex", loss = "kl"),
-               "loss='kl' is not available for model='convex'", fixed = TRUE)
+               "loss = \"kl\" is not available for model = \"convex\"", fixed = TRUE)
   expect_error(factorize_signatures(mm, rank = 2, model = "aenmf", constraint = "relu"),
-               "constraint='relu' is not valid", fixed = TRUE)
+               "constraint = \"relu\" is not valid", fixed = TRUE)
   expect_error(factorize_signatures(mm, rank = 2, constraint = "pg"),
-               "constraint='pg' applies to model='aenmf' only", fixed = TRUE)
-  expect_error(factorize_signatures(mm, rank = 2, seed = -1), "seed=-1 is not valid", fixed = TRUE)
-  expect_error(factorize_signatures(mm, rank = 2, device = "tpu"), "device='tpu' is not valid",
+               "constraint = \"pg\" applies to model = \"aenmf\" only", fixed = TRUE)
+  expect_error(factorize_signatures(mm, rank = 2, seed = -1), "seed = -1 is not valid", fixed = TRUE)
+  expect_error(factorize_signatures(mm, rank = 2, device = "tpu"), "device = \"tpu\" is not valid",
                fixed = TRUE)
   wrong_labels <- mm
   rownames(wrong_labels)[1] <- "X[C>A]A"

@@ -59,3 +59,110 @@ test_that("an engine that is installed but fails to import is told apart, with P
                             " but could not be imported: the engine could not load its libraries"),
                fixed = TRUE)
 })
+
+test_that("the engine version this package needs is the engine's own version", {
+  skip_if_no_engine()
+  config <- sigfactor_config()
+  # Catches a DESCRIPTION (Config/sigfactor/engine) left behind when the engine's version moves.
+  expect_identical(config$engine_required, config$sigfactor)
+  expect_identical(config$python_source, "RETICULATE_PYTHON")
+})
+
+test_that("an engine of another version is refused, saying how to fix it", {
+  python <- python_without_engine()
+  site <- system2(python, c("-c", shQuote("import sysconfig; print(sysconfig.get_paths()['purelib'])")),
+                  stdout = TRUE)
+  dir.create(file.path(site, "sigfactor"), recursive = TRUE)
+  writeLines("__version__ = '0.0.1'", file.path(site, "sigfactor", "__init__.py"))
+  output <- run_with_python(c(
+    "config <- sigfactor_config()",
+    "cat('AVAILABLE:', config$available, '\\n')",
+    "cat('READY:', sigfactor_available(), '\\n')",
+    "e <- tryCatch(cosmic_signatures(), error = function(e) e)",
+    "cat('ERROR:', conditionMessage(e), '\\n')"
+  ), python)
+  text <- paste(output, collapse = "\n")
+  expect_match(text, "AVAILABLE: FALSE", fixed = TRUE)
+  expect_match(text, "READY: FALSE", fixed = TRUE)
+  expect_match(text, paste0("ERROR: The Python engine in ", python, " is sigfactor 0.0.1, but this R ",
+                            "package (sigfactor ", utils::packageVersion("sigfactor"),
+                            ") needs the engine version ", sigfactor_config()$engine_required), fixed = TRUE)
+  expect_match(text, "`sigfactor::install_sigfactor()`", fixed = TRUE)
+})
+
+test_that("install_sigfactor() makes an environment with the engine that library(sigfactor) then uses", {
+  skip_if_no_engine()
+  # A wheel of this source tree, built offline with the engine's Python (setuptools is there),
+  # installed without dependencies, since tests never reach a package index.
+  root <- source_tree()
+  skip_if(is.null(root), "the sigfactor source tree is not at hand (an installed package's check)")
+  engine_python <- reticulate::py_config()$python
+  wheels <- tempfile("wheels-")
+  system2(engine_python, c("-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                           "-q", "-w", shQuote(wheels), shQuote(root)), stdout = TRUE, stderr = TRUE)
+  wheel <- list.files(wheels, pattern = "\\.whl$", full.names = TRUE)
+  expect_length(wheel, 1)
+  workon <- tempfile("workon-")
+  dir.create(workon)
+  installed <- run_with_python(c(
+    sprintf("python <- install_sigfactor(%s, pip_options = c('--no-deps', '--no-index'))",
+            deparse(wheel)),
+    "cat('PYTHON:', python, '\\n')"
+  ), NULL, env = c(WORKON_HOME = workon))
+  python <- file.path(normalizePath(workon), "r-sigfactor", "bin", "python")
+  expect_true(file.exists(python))
+  expect_match(paste(installed, collapse = "\n"), paste("PYTHON:", python), fixed = TRUE)
+  # The engine is installed there, at this version (read from its metadata, not imported).
+  version <- system2(python, c("-c", shQuote(
+    "from importlib.metadata import version; print(version('sigfactor'))")), stdout = TRUE)
+  expect_identical(version, sigfactor_config()$engine_required)
+  # Test scaffolding only: the dependencies left out above are lent by the engine's own
+  # environment through a .pth file (appended to sys.path, after the new environment's own
+  # packages, so sigfactor itself still comes from the new environment).
+  site <- function(py) system2(py, c("-c", shQuote(
+    "import sysconfig; print(sysconfig.get_paths()['purelib'])")), stdout = TRUE)
+  writeLines(site(engine_python), file.path(site(python), "engine-dependencies.pth"))
+  # A new R session, as install_sigfactor() asks for, without RETICULATE_PYTHON.
+  output <- run_with_python(c(
+    "config <- sigfactor_config()",
+    "cat('USES:', config$python, '\\n')",
+    "cat('SOURCE:', config$python_source, '\\n')",
+    "cat('AVAILABLE:', config$available, '\\n')",
+    "cat('ENGINE FROM:', reticulate::import('sigfactor')$`__file__`, '\\n')"
+  ), NULL, env = c(WORKON_HOME = workon))
+  text <- paste(output, collapse = "\n")
+  expect_match(text, paste("USES:", python), fixed = TRUE)
+  expect_match(text, "SOURCE: r-sigfactor", fixed = TRUE)
+  expect_match(text, "AVAILABLE: TRUE", fixed = TRUE)
+  expect_match(text, paste0("ENGINE FROM: ", site(python), "/sigfactor/__init__.py"), fixed = TRUE)
+})
+
+test_that("install_sigfactor() refuses bad arguments before doing anything", {
+  expect_error(install_sigfactor(source = file.path(tempdir(), "nowhere")),
+               "does not exist; expected a sigfactor source tree or wheel.", fixed = TRUE)
+  expect_error(install_sigfactor(source = tempdir()),
+               "is a folder without pyproject.toml; expected the sigfactor source tree.", fixed = TRUE)
+  expect_error(install_sigfactor(envname = NA), "envname = NA is not valid", fixed = TRUE)
+  expect_error(install_sigfactor(python = "/no/such/python"),
+               "python = \"/no/such/python\" is not valid; expected the path of a Python interpreter.",
+               fixed = TRUE)
+})
+
+test_that("a missing engine fails the tests where it is required, and skips them elsewhere", {
+  python <- python_without_engine()
+  test_file <- tempfile("test-needs-engine-", fileext = ".R")
+  writeLines(c(
+    sprintf("source(%s)", deparse(normalizePath(testthat::test_path("helper-engine.R")))),
+    "test_that('needs the engine', { skip_if_no_engine(); expect_true(TRUE) })"
+  ), test_file)
+  run <- function(required) {
+    output <- run_with_python(c(
+      sprintf("r <- as.data.frame(testthat::test_file(%s, reporter = 'silent'))", deparse(test_file)),
+      "cat('FAILED:', sum(r$failed) + sum(r$error), 'SKIPPED:', sum(r$skipped), '\\n')"
+    ), python, env = c(SIGFACTOR_REQUIRE_ENGINE = required, CI = "false"))
+    paste(output, collapse = "\n")
+  }
+  # scripts/test.sh sets SIGFACTOR_REQUIRE_ENGINE=true: a missing engine is a failure there.
+  expect_match(run("true"), "FAILED: 1 SKIPPED: 0", fixed = TRUE)
+  expect_match(run(""), "FAILED: 0 SKIPPED: 1", fixed = TRUE)
+})
