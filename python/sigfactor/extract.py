@@ -314,6 +314,42 @@ def resample_counts(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.
     return draws.transpose(0, 2, 1).astype(np.float64)
 
 
+RESAMPLE_BLOCK_BYTES = 64 * 2**20
+"""Memory of the float64 intermediates of one block of resamples (:func:`fitted_catalogues`)."""
+
+
+def fitted_catalogues(counts: np.ndarray, n: int, rng: np.random.Generator | None, *, normalization: str,
+                      cutoff: float | None, dtype: str) -> np.ndarray:
+    """The catalogues the restarts fit, ``(n, channels, samples)`` in ``dtype``.
+
+    ``n`` resamples drawn from ``rng`` (:func:`resample_counts`), or the catalogue itself
+    (``(1, channels, samples)``) when ``rng`` is None; every entry floored at
+    :data:`RESAMPLE_FLOOR`, as SigProfilerExtractor's pnmf does before normalising (so no sample
+    or channel is exactly zero in a fit), then normalised (:func:`sigfactor.normalize.normalize`;
+    exposures are refitted to the real counts later). Resamples are made a block at a time
+    (:data:`RESAMPLE_BLOCK_BYTES`) straight into the result, so only one block's float64
+    intermediates exist at once; the draws continue one generator, so the result is the same,
+    bit for bit, as drawing all ``n`` at once.
+    """
+    channels, samples = counts.shape[1], counts.shape[0]
+    if rng is None:
+        V = np.maximum(np.asarray(counts, dtype=np.float64).T[None], RESAMPLE_FLOOR)
+        return np.ascontiguousarray(normalize(V, normalization, cutoff)[0], dtype=dtype)
+    out = np.empty((n, channels, samples), dtype=dtype)
+    size = max(1, RESAMPLE_BLOCK_BYTES // (32 * channels * samples))     # int64 draws and three float64 arrays
+    for a, b in blocks(n, size):
+        V = np.maximum(resample_counts(counts, b - a, rng), RESAMPLE_FLOOR)
+        out[a:b] = normalize(V, normalization, cutoff)[0]
+    return out
+
+
+def fit_bytes(channels: int, samples: int, rank: int, dtype: str) -> int:
+    """Estimated memory of one restart's fit beyond the catalogues it shares: four catalogue-sized
+    arrays in the working precision (the kernels' padded and transposed copies; PyTorch's
+    reconstruction, ratio and update temporaries) and the factors with their float64 draws."""
+    return 4 * channels * samples * np.dtype(dtype).itemsize + 4 * (channels + samples) * rank * 8
+
+
 def sample_statistics(X: np.ndarray, X_hat: np.ndarray, samples) -> pd.DataFrame:
     """Per-sample agreement of a catalogue and its reconstruction, both channels x samples.
 
@@ -449,8 +485,9 @@ def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, en
     """Every rank's :class:`RankSolution`, with a progress bar over ranks x restarts, and the
     sweep's record (:func:`_sweep_record`).
 
-    The restarts of each rank are fitted in blocks (:func:`sigfactor.parallel.block_length`),
-    one :func:`sigfactor.parallel.fit_block` task each, on ``scheduler``'s executor; each
+    The restarts of each rank are fitted in blocks sized by the threads and the memory available
+    (:func:`sigfactor.parallel.block_length`, :func:`fit_bytes`), one
+    :func:`sigfactor.parallel.fit_block` task each, on ``scheduler``'s executor; each
     rank's blocks are joined in restart order, and consensus, refit and errors run here, rank
     after rank. With ``stop_after_unstable=N`` the ranks after the N-th unstable rank in a row
     (counted once a rank was stable) are not fitted (their tasks are cancelled).
@@ -459,7 +496,9 @@ def _fit_ranks(V, counts_cs, rank_list, cat, *, seed, n_restarts, refit_loss, en
     solutions, streaks, skipped = {}, {}, []
     try:
         with executor(scheduler) as ex:
-            spans = blocks(n_restarts, block_length(n_restarts, ex.threads, block_size))
+            spans = blocks(n_restarts, block_length(
+                n_restarts, ex.threads, block_size, memory=ex.memory,
+                item_bytes=fit_bytes(cat.n_channels, cat.n_samples, max(rank_list), engine["dtype"])))
             if not ex.local and engine["threads"] is None:
                 engine = {**engine, "threads": 1}       # parallelism comes from the workers' threads
             shared = ex.share(V)
@@ -604,7 +643,9 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         :mod:`sigfactor.parallel` for the PyTorch models.
     block_size : int, optional
         Restarts fitted together in one task. By default all of a rank's restarts in this
-        process, and an equal share per worker thread on Dask.
+        process, and an equal share per worker thread on Dask; in both cases no more than
+        fit in a quarter of the memory available (of a worker thread's share on Dask; see
+        :func:`fit_bytes`), so the fits' memory grows with one block, not with ``n_restarts``.
     stop_after_unstable : int, optional
         Opt-in early stop of the sweep: once a rank met the stability thresholds of
         :mod:`sigfactor.selection`, stop trying higher ranks after this many ranks in a row
@@ -663,19 +704,12 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     ref = resolve_reference(reference, cat.kind)
     counts_cs = counts.T.copy()
 
-    # 1. resampling and normalisation, once for every rank
+    # 1. resampling and normalisation, once for every rank (the gmm cutoff from the real totals)
     r_seed = resample_seed(seed)
-    if resample:
-        V = resample_counts(counts, n_restarts, np.random.default_rng(r_seed))
-    else:
-        V = counts_cs[None]
-    # SigProfilerExtractor's pnmf floors every entry at 1e-4 before normalising (so no sample or
-    # channel is exactly zero in a fit); the gmm cutoff comes from the real totals.
-    V = np.maximum(V, RESAMPLE_FLOOR)
     cutoff = (gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels, seed=r_seed)
               if normalization == "gmm" else None)
-    V, _ = normalize(V, normalization, cutoff)     # exposures are refitted to the real counts below
-    V = np.ascontiguousarray(V, dtype=dt)          # the fits' precision, cast once for every rank
+    V = fitted_catalogues(counts, n_restarts, np.random.default_rng(r_seed) if resample else None,
+                          normalization=normalization, cutoff=cutoff, dtype=dt)
 
     # 2-4. restarts (in the CPU kernels or PyTorch: models._restarts), consensus, refit, per rank
     engine = {"model": model, "loss": loss, "device": dev, "dtype": dt, "threads": threads,

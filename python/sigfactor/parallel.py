@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validation import available_memory
 from .models._base import ConvergenceWarning
 from .models._restarts import Restarts, fit_restarts
 
@@ -111,14 +112,27 @@ def blocks(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
-def block_length(n: int, threads: int | None, block_size: int | None = None) -> int:
-    """Items (restarts, splits) per task: ``block_size`` if given, else all ``n`` in this process
-    (``threads`` None) and an equal share per worker thread on Dask (``threads`` of them)."""
+MEMORY_SHARE = 0.25
+"""Share of the memory a task may use (:attr:`InProcess.memory`, :attr:`OnDask.memory`) that one
+block's work is sized to; the rest is left for what the blocks share (the catalogues) and the
+results."""
+
+
+def block_length(n: int, threads: int | None, block_size: int | None = None, *, item_bytes: int = 0,
+                 memory: int | None = None) -> int:
+    """Items (restarts, splits) per task.
+
+    ``block_size`` if given; else all ``n`` in this process (``threads`` None) and an equal share
+    per worker thread on Dask (``threads`` of them), in both cases at most as many items of
+    ``item_bytes`` each as fit in :data:`MEMORY_SHARE` of ``memory`` (at least one), so the
+    memory of the work grows with one block, not with ``n``.
+    """
     if block_size is not None:
         return min(block_size, n)
-    if threads is None:
-        return n
-    return -(-n // threads)
+    size = n if threads is None else -(-n // threads)
+    if memory and item_bytes:
+        size = min(size, max(1, int(memory * MEMORY_SHARE) // item_bytes))
+    return size
 
 
 # ---- compare_models: splits x models -----------------------------------------------------------
@@ -201,6 +215,11 @@ class InProcess:
     threads = None
     """Tasks use the threads the caller asks for (None: the engine's rule)."""
 
+    @property
+    def memory(self) -> int | None:
+        """Bytes this process can still use (:func:`sigfactor._validation.available_memory`)."""
+        return available_memory()
+
     def share(self, data):
         return data
 
@@ -224,6 +243,13 @@ class OnDask:
     def threads(self) -> int:
         """Worker threads of the cluster (at least 1)."""
         return max(1, sum(self.client.nthreads().values()))
+
+    @property
+    def memory(self) -> int | None:
+        """The least memory limit per thread of any worker (None when no worker has a limit)."""
+        limits = [w["memory_limit"] / max(1, w["nthreads"]) for w in self.client.scheduler_info()["workers"].values()
+                  if w.get("memory_limit")]
+        return int(min(limits)) if limits else None
 
     def share(self, data):
         """Send ``data`` to every worker once; tasks take the returned future as an argument."""

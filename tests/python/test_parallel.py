@@ -304,3 +304,75 @@ def test_stop_after_unstable(breast21, client, on_dask):
 def test_stop_after_unstable_is_checked(breast21):
     with pytest.raises(ValueError, match="stop_after_unstable=0 is out of range"):
         extract(breast21, stop_after_unstable=0, **FAST)
+
+
+# ---- memory ----------------------------------------------------------------------------------------
+
+def test_catalogues_made_in_blocks_equal_all_at_once(breast21, monkeypatch):
+    # The resamples are drawn a few at a time into the result; catches a generator restarted per
+    # block, blocks written to the wrong place, or the floor and normalisation applied per block
+    # differently, against the catalogues made all at once.
+    from sigfactor.extract import RESAMPLE_FLOOR, fitted_catalogues, resample_counts
+    from sigfactor.normalize import gmm_cutoff, normalize
+
+    counts = np.asarray(breast21.counts, dtype=np.float64)
+    cutoff = gmm_cutoff(counts.sum(axis=1), 9600, seed=1)
+    whole = normalize(np.maximum(resample_counts(counts, 7, np.random.default_rng(5)), RESAMPLE_FLOOR),
+                      "gmm", cutoff)[0].astype(np.float32)
+    monkeypatch.setattr(EXTRACT, "RESAMPLE_BLOCK_BYTES", 2 * 32 * counts.size)         # two per block
+    made = fitted_catalogues(counts, 7, np.random.default_rng(5), normalization="gmm", cutoff=cutoff,
+                             dtype="float32")
+    assert made.dtype == np.float32 and np.array_equal(made, whole)
+
+
+def _fit_peaks(monkeypatch):
+    """(start, stop) and the peak traced memory of every fit_block call extract makes."""
+    import tracemalloc
+
+    seen = []
+    original = EXTRACT.fit_block
+
+    def measured(*args, **kwargs):
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        out = original(*args, **kwargs)
+        seen.append((args[2], args[3], tracemalloc.get_traced_memory()[1] - before))
+        return out
+
+    monkeypatch.setattr(EXTRACT, "fit_block", measured)
+    return seen
+
+
+def test_fits_are_blocked_by_the_memory_available(monkeypatch, spy):
+    # With memory for three restarts' fits, blocks hold three restarts and the fits' peak memory
+    # is that of a block, not of all 24 restarts; the result is unchanged. Catches a block size
+    # that ignores the memory available, and an estimate (fit_bytes) below what a fit takes.
+    import tracemalloc
+
+    from sigfactor.extract import fit_bytes
+    from sigfactor.parallel import MEMORY_SHARE
+
+    import pandas as pd
+
+    from sigfactor.channels import SBS96
+
+    counts = pd.DataFrame(np.random.default_rng(0).poisson(20.0, size=(96, 2000)), index=list(SBS96))
+    kw = dict(ranks=[2], n_restarts=24, max_iter=20, progress=False, seed=1, normalization="none")
+    extract(counts, **dict(kw, n_restarts=1))          # kernels loaded before memory is traced
+    tracemalloc.start()
+    try:
+        calls = _fit_peaks(monkeypatch)
+        full = extract(counts, **kw)
+        full_calls = list(calls)
+        per_restart = fit_bytes(96, 2000, 2, "float32")
+        monkeypatch.setattr(sys.modules["sigfactor.parallel"], "available_memory",
+                            lambda: int(3.5 * per_restart / MEMORY_SHARE))
+        blocked_calls = _fit_peaks(monkeypatch)
+        blocked = extract(counts, **kw)
+    finally:
+        tracemalloc.stop()
+    assert [c[:2] for c in full_calls] == [(0, 24)]
+    assert [c[:2] for c in blocked_calls] == [(a, min(a + 3, 24)) for a in range(0, 24, 3)]
+    assert full_calls[0][2] <= 24 * per_restart                          # the estimate is not too low
+    assert max(c[2] for c in blocked_calls) * 4 < full_calls[0][2]       # memory of a block, not of all
+    assert np.array_equal(full.solutions[2].restart_loss, blocked.solutions[2].restart_loss)

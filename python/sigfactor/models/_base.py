@@ -107,8 +107,12 @@ class Streams:
 
 
 def batch_means(V: np.ndarray) -> np.ndarray:
-    """Mean entry of each catalogue of ``(B, channels, samples)`` ``V``, in float64 (``(B,)``)."""
-    return np.asarray(V, dtype=np.float64).mean(axis=(-2, -1))
+    """Mean entry of each catalogue of ``(B, channels, samples)`` ``V``, in float64 (``(B,)``).
+
+    Each catalogue is converted to float64 on its own, so the temporary copy is one catalogue,
+    not the batch (the same sums as converting the batch at once).
+    """
+    return np.array([np.asarray(v, dtype=np.float64).mean() for v in V], dtype=np.float64)
 
 
 def nmf_random_init(means: np.ndarray, shape: tuple, rank: int, streams: Streams) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ def random_init(V: torch.Tensor, rank: int, gens) -> State:
 
     ``W, H ~ U(0, 2 sqrt(mean(V) / k))``, so ``E[(W H)_ij] = mean(V)``.
     """
-    means = batch_means(V.detach().to("cpu", torch.float64).numpy())
+    means = batch_means(V.detach().cpu().numpy())
     W, H = nmf_random_init(means, tuple(V.shape[-2:]), rank, gens)
     return {"W": torch.from_numpy(W).to(V.device, V.dtype), "H": torch.from_numpy(H).to(V.device, V.dtype)}
 
