@@ -229,8 +229,13 @@ print.sigfactor_extraction <- function(x, ...) {
               if (k == 1) "" else "s", paste(colnames(x$signatures), collapse = ", "),
               ncol(x$contribution)))
   cat(sprintf("ranks tried: %s\n", paste(x$stats$rank, collapse = ", ")))
-  cat(strwrap(paste("selection:", x$selection_reason), exdent = 2), sep = "\n")
-  if (nrow(x$cosmic_matches) > 0 && "match" %in% names(x$cosmic_matches)) {
+  if (!is.null(x$selection_reason)) {
+    cat(strwrap(paste("selection:", x$selection_reason), exdent = 2), sep = "\n")
+  }
+  if (!is.null(x$tool)) {
+    cat(sprintf("read from %s's folder %s\n", x$tool, x$out))
+  }
+  if (!is.null(x$cosmic_matches) && nrow(x$cosmic_matches) > 0) {
     cat(sprintf("closest reference signatures: %s\n",
                 paste0(x$cosmic_matches$signature, " ~ ", x$cosmic_matches$match,
                        collapse = ", ")))
