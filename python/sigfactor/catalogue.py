@@ -16,11 +16,17 @@ Readable inputs (:func:`read_catalogue`):
   MutationalPatterns ``mut_matrix`` (optional extra ``sigfactor[r]``);
 - pandas DataFrames in either orientation, AnnData objects, Catalogues.
 
+Text files are UTF-8 (or UTF-16 with a byte-order mark), may be gzip-, bzip2- or
+xz-compressed (found by their first bytes, whatever their name), may start with ``#`` comment
+lines, and are read once, so pipes work (``sigfactor extract <(zcat x.txt.gz)``).
+
 The orientation is decided by where the channel labels are, never by the shape.
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import os
 import re
 import tempfile
@@ -344,11 +350,58 @@ def _read_table(path: Path, source: str) -> pd.DataFrame:
         raise FileNotFoundError(f"{source} does not exist; expected a catalogue file.")
     if path.is_dir():
         raise ValueError(f"{source} is a folder; expected a catalogue file.")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{source} is empty; expected a mutation catalogue.")
-    if path.suffix.lower() == ".rds":
+    if path.suffix.lower() == ".rds" and path.is_file() and path.stat().st_size > 0:
         return _read_rds(path)
-    return _read_text(path, source)
+    return _read_text(_text_of(path, source), source)
+
+
+_COMPRESSIONS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _decompressed(raw: bytes, source: str) -> bytes:
+    """``raw`` itself, or its content when it is gzip, bzip2 or xz data (found by its signature)."""
+    for magic, name in _COMPRESSIONS:
+        if raw.startswith(magic):
+            import bz2
+            import gzip
+            import lzma
+
+            open_ = {"gzip": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress}[name]
+            try:
+                return open_(raw)
+            except (OSError, EOFError, ValueError, lzma.LZMAError) as err:
+                raise ValueError(f"{source} is {name}-compressed but cannot be decompressed ({err}); "
+                                 "expected a complete compressed file.") from None
+    return raw
+
+
+def _text_of(path: Path, source: str) -> str:
+    """The file's text, read once (so that pipes such as ``<(...)`` work), decompressed and
+    decoded: UTF-8 (a byte-order mark is dropped) or UTF-16 with a byte-order mark."""
+    with open(path, "rb") as fh:
+        raw = _decompressed(fh.read(), source)
+    if not raw:
+        raise ValueError(f"{source} is empty; expected a mutation catalogue.")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{source} starts as UTF-16 text but byte {err.start} cannot be decoded; "
+                             "expected UTF-8 or UTF-16 text.") from None
+    if raw.startswith(_HDF5_SIGNATURE):
+        raise ValueError(f"{source} is an HDF5 file; AnnData files are read when their name ends in .h5ad.")
+    if b"\x00" in raw[:65536]:
+        raise ValueError(f"{source} is not a text file (it holds NUL bytes: binary, or UTF-16 without a "
+                         "byte-order mark); expected a tab- or comma-separated catalogue (UTF-8, may be "
+                         "gzip-compressed), .h5ad or .rds.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"{source} is not UTF-8 text: byte 0x{raw[err.start]:02x} on line {line} cannot be "
+                         "decoded (Latin-1 or Windows-1252?); expected UTF-8. Convert it, e.g. with "
+                         "iconv -f latin1 -t utf-8.") from None
 
 
 def _from_frame(frame: pd.DataFrame, kind: str | None, source: str) -> Catalogue:
@@ -446,24 +499,27 @@ def _from_anndata(adata, kind: str | None, layer: str | None, source: str) -> Ca
 
 # ---- text files ---------------------------------------------------------------------------
 
-def _read_text(path: Path, source: str) -> pd.DataFrame:
-    """Parse a delimited text matrix into a DataFrame with its row labels as index."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        lines = []
-        skipped = 0
-        for line in fh:
-            if line.strip():
-                lines.append(line.rstrip("\r\n"))
-                if len(lines) == 2:
-                    break
-            elif not lines:
-                skipped += 1
+def _read_text(text: str, source: str) -> pd.DataFrame:
+    """Parse a delimited text matrix into a DataFrame with its row labels as index.
+
+    Blank lines and lines starting with ``#`` before the header are skipped.
+    """
+    lines = []
+    skipped = 0
+    for line in io.StringIO(text, newline=""):
+        if line.strip() and (lines or not line.lstrip().startswith("#")):
+            lines.append(line.rstrip("\r\n"))
+            if len(lines) == 2:
+                break
+        elif not lines:
+            skipped += 1
     if not lines:
-        raise ValueError(f"{source} holds only blank lines; expected a mutation catalogue.")
+        raise ValueError(f"{source} holds only blank lines (and '#' comments); expected a mutation catalogue.")
     if len(lines) < 2:
         raise ValueError(f"{source} has a header line but no data rows; expected a mutation catalogue.")
     sep = _delimiter(lines[0], source)
     header, first_row = _split(lines[0], sep), _split(lines[1], sep)
+    _refuse_data_as_header(header, lines[0], source)
     if len(first_row) == len(header) + 1:  # R's write.table: no header cell above the row names
         header = [""] + header
     elif len(first_row) != len(header):
@@ -475,9 +531,9 @@ def _read_text(path: Path, source: str) -> pd.DataFrame:
         and _PAIR_CONTEXT.match(first_row[1].strip()) else 1
     try:
         frame = pd.read_csv(
-            path, sep=r"\s+" if sep == " " else sep, header=None, skiprows=skipped + 1,
+            io.StringIO(text), sep=r"\s+" if sep == " " else sep, header=None, skiprows=skipped + 1,
             names=list(range(len(header))), dtype={i: str for i in range(n_labels)},
-            encoding="utf-8-sig", skip_blank_lines=True, engine="c",
+            skip_blank_lines=True, engine="c",
         )
     except (pd.errors.ParserError, ValueError) as err:
         raise ValueError(f"{source}: cannot be parsed as a table split on {_SEP_NAMES[sep]}: {err}") from None
@@ -498,6 +554,22 @@ def _read_text(path: Path, source: str) -> pd.DataFrame:
 
 
 _SEP_NAMES = {"\t": "tabs", ",": "commas", " ": "spaces"}
+
+
+def _refuse_data_as_header(header: list[str], line: str, source: str) -> None:
+    """A first line made of a channel label (or PCAWG's two label columns) and numbers is a data
+    row: the file has no header, and its counts would become sample names."""
+    fields = [f.strip() for f in header]
+    while fields and fields[-1] == "":
+        fields.pop()
+    n_labels = 2 if len(fields) > 2 and _PAIR_TYPE.match(fields[0]) and _PAIR_CONTEXT.match(fields[1]) else 1
+    if len(fields) <= n_labels or (n_labels == 1 and not ch.is_label(fields[0])):
+        return
+    numbers = pd.to_numeric(pd.Series(fields[n_labels:]), errors="coerce")
+    if numbers.notna().all():
+        raise ValueError(
+            f"{source}: the first line ({line[:50]!r}...) is a data row (a channel label and counts); expected a "
+            "header line with the sample names first, e.g. 'MutationType<TAB>sample1<TAB>sample2'.")
 
 
 def _delimiter(header: str, source: str) -> str:
@@ -535,10 +607,45 @@ def _rpy2():
     return ro
 
 
+_RDS_FORMATS = (b"X\n", b"A\n", b"B\n")
+"""How R's serialization starts (binary XDR, ASCII, native binary), inside the optional compression."""
+
+
+def _check_rds(path: Path) -> None:
+    """Refuse a file that R's readRDS cannot read (e.g. a text catalogue named .rds), by its first bytes."""
+    import bz2
+    import gzip
+    import lzma
+
+    with open(path, "rb") as fh:
+        start = fh.read(8)
+    opener = {b"\x1f\x8b": gzip.open, b"BZ": bz2.open, b"\xfd7": lzma.open}.get(start[:2])
+    if opener is not None:
+        try:
+            with opener(path, "rb") as fh:
+                start = fh.read(8)
+        except (OSError, EOFError, lzma.LZMAError):
+            start = b""
+    if not start.startswith(_RDS_FORMATS):
+        shown = start.decode("utf-8", "replace")
+        raise ValueError(f"file '{path}' is not an R data file written by saveRDS (it starts with {shown!r}); "
+                         "expected a .rds file, or a text catalogue named .txt, .tsv or .csv.")
+
+
 def _read_rds(path: Path) -> pd.DataFrame:
     """A matrix or data.frame saved with saveRDS, as a DataFrame with its dimnames."""
+    _check_rds(path)
     ro = _rpy2()
-    obj = ro.r["readRDS"](str(path))
+    from rpy2.rinterface_lib import callbacks
+
+    quiet, callbacks.consolewrite_warnerror = callbacks.consolewrite_warnerror, lambda text: None
+    try:
+        obj = ro.r["readRDS"](str(path))
+    except Exception as err:                            # noqa: BLE001 - R's errors (RRuntimeError)
+        said = " ".join(str(err).split()) or type(err).__name__
+        raise ValueError(f"file '{path}' cannot be read by R's readRDS: {said}") from None
+    finally:
+        callbacks.consolewrite_warnerror = quiet
     matrix = ro.r["as.matrix"](obj)
     mode = ro.r["storage.mode"](matrix)[0]
     if mode not in ("integer", "double"):

@@ -367,3 +367,124 @@ def test_counts_too_large_to_resample_are_refused_by_name():
     frame.iloc[:, 3] = 1e17                                   # 96 x 1e17 = 9.6e18 >= 2**63
     with pytest.raises(ValueError, match=r"sample 'PD4116a' has 9\.6e\+18 mutations.*--no-resample"):
         extract(frame, ranks=[1], n_restarts=2, max_iter=5, progress=False)
+
+
+# ---- 9. catalogues the reader did not understand, or misreported -----------------------------
+
+@pytest.fixture(scope="module")
+def breast_text(breast):
+    return breast.read_text(encoding="utf-8")
+
+
+def expected_counts():
+    return datasets.breast21().counts
+
+
+@pytest.mark.parametrize("compress", ["gzip", "bz2", "lzma"])
+def test_compressed_catalogues_are_read(breast_text, tmp_path, compress):
+    """Catches compressed catalogues refused as undecodable text."""
+    import importlib
+
+    module = importlib.import_module(compress)
+    path = tmp_path / f"breast.txt.{ {'gzip': 'gz', 'bz2': 'bz2', 'lzma': 'xz'}[compress]}"
+    path.write_bytes(module.compress(breast_text.encode()))
+    from sigfactor.catalogue import read_catalogue
+
+    np.testing.assert_array_equal(read_catalogue(path).counts, expected_counts())
+
+
+def test_a_utf16_catalogue_with_a_byte_order_mark_is_read(breast_text, tmp_path):
+    from sigfactor.catalogue import read_catalogue
+
+    path = tmp_path / "utf16.txt"
+    path.write_text(breast_text, encoding="utf-16")
+    np.testing.assert_array_equal(read_catalogue(path).counts, expected_counts())
+
+
+@pytest.mark.parametrize("content, message", [
+    (lambda text: text.replace("PD4116a", "PD4116\xe9", 1).encode("latin-1"),
+     r"is not UTF-8 text: byte 0xe9 on line 1"),
+    (lambda text: bytes(range(256)) * 8, r"is not a text file"),
+    (lambda text: text.encode("utf-16-le"), r"is not a text file"),             # no byte-order mark
+    (lambda text: b"\x1f\x8b" + b"truncated", r"is gzip-compressed but cannot be decompressed"),
+])
+def test_undecodable_files_are_named(breast_text, tmp_path, content, message):
+    """Catches a bare "'utf-8' codec can't decode byte 0xe9 in position 15" that names no file."""
+    from sigfactor.catalogue import read_catalogue
+
+    path = tmp_path / "odd.txt"
+    path.write_bytes(content(breast_text))
+    with pytest.raises(ValueError, match=rf"file '{path}' {message}"):
+        read_catalogue(path)
+
+
+def test_comment_lines_before_the_header_are_skipped(breast_text, tmp_path):
+    """Catches '#' lines taken as the header (reported as a field-count mismatch)."""
+    from sigfactor.catalogue import read_catalogue
+
+    path = tmp_path / "commented.txt"
+    path.write_text("# made by a pipeline\n#   version 2\n\n" + breast_text)
+    np.testing.assert_array_equal(read_catalogue(path).counts, expected_counts())
+
+
+@pytest.mark.parametrize("style", ["sigprofiler", "pcawg"])
+def test_a_file_without_a_header_is_reported_as_such(tmp_path, style):
+    """Catches a headerless file read with its first data row as sample names ("duplicated
+    sample name(s) '31', '58'")."""
+    from sigfactor.catalogue import read_catalogue
+
+    path = tmp_path / f"headerless.{'txt' if style == 'sigprofiler' else 'csv'}"
+    write_catalogue(datasets.breast21(), path, format=style)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[1:]))
+    with pytest.raises(ValueError, match=r"the first line .* is a data row .* expected a header line"):
+        read_catalogue(path)
+
+
+def test_a_catalogue_from_a_pipe_is_read(breast_text, tmp_path):
+    """Catches a FIFO (process substitution, ``/dev/fd/N``) reported as an empty file, or read
+    twice (its data can be read once)."""
+    import threading
+
+    from sigfactor.catalogue import read_catalogue
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(breast_text), daemon=True)
+    writer.start()
+    try:
+        np.testing.assert_array_equal(read_catalogue(fifo).counts, expected_counts())
+    finally:
+        if writer.is_alive():                   # a reader that gave up early: let the writer finish
+            with open(fifo, "rb") as fh:
+                fh.read()
+        writer.join(timeout=10)
+
+
+def test_process_substitution_on_the_command_line(breast, tmp_path):
+    """The issue's case, in bash: ``sigfactor extract <(gzip -c f)``."""
+    if shutil.which("bash") is None or shutil.which("gzip") is None:
+        pytest.skip("needs bash and gzip")
+    out = tmp_path / "res"
+    command = f"{SIGFACTOR} extract <(gzip -c '{breast}') --out '{out}' {' '.join(TINY)}"
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "run.json").is_file()
+
+
+def test_a_text_file_named_rds_is_refused_in_one_line(breast, tmp_path):
+    """Catches R's "unknown input format" as an RRuntimeError traceback (exit 1)."""
+    fake = tmp_path / "catalogue.rds"
+    shutil.copy(breast, fake)
+    proc = sigfactor("extract", fake, "--out", tmp_path / "res", *TINY)
+    assert proc.returncode == 2 and one_error_line(proc.stderr), proc.stderr
+    assert f"file '{fake}' is not an R data file" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["bin.txt", "latin1.txt"])
+def test_undecodable_input_on_the_command_line(breast_text, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(bytes(range(256)) if name == "bin.txt" else breast_text.replace("PD4116a", "PD\xe9", 1).encode("latin-1"))
+    proc = sigfactor("extract", path, "--out", tmp_path / "res", *TINY)
+    assert proc.returncode == 2 and one_error_line(proc.stderr), proc.stderr
+    assert str(path) in proc.stderr
