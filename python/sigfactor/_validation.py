@@ -184,6 +184,26 @@ def resolve_dtype(dtype):
     return getattr(torch, dtype_name(dtype))
 
 
+def check_orientation(name: str, shape: tuple) -> None:
+    """Refuse an unlabelled array that is channels x samples where samples x channels is expected.
+
+    An array has no labels, so only the channel counts of the kinds (96, 78, 83) tell its
+    axes apart: when the first axis has one of them and the second has not (e.g. 96 x 21), the
+    array is in the orientation of files and R (channels x samples) and is refused. When both
+    have one (e.g. 96 x 96 or 83 x 96) the rows are taken as samples; when neither has, the
+    array is any samples x features matrix.
+    """
+    from .channels import KINDS
+
+    counts = {len(labels): kind for kind, labels in KINDS.items()}
+    rows, cols = shape
+    if rows in counts and cols not in counts:
+        raise ValueError(
+            f"{name} has shape {tuple(shape)}: {rows} rows, the {rows} channels of {counts[rows]}, and {cols} "
+            f"columns; an array is read as samples x channels, so this one looks transposed. Pass {name}.T, "
+            f"or a DataFrame with channel labels (either orientation is then read by label).")
+
+
 def check_counts(name: str, values: np.ndarray, *, sample_names: Iterable[str] | None = None,
                  samples_axis: int = 0) -> None:
     """Raise if ``values`` holds negative, NaN or infinite counts, or a sample with no counts.

@@ -488,3 +488,25 @@ def test_undecodable_input_on_the_command_line(breast_text, tmp_path, name):
     proc = sigfactor("extract", path, "--out", tmp_path / "res", *TINY)
     assert proc.returncode == 2 and one_error_line(proc.stderr), proc.stderr
     assert str(path) in proc.stderr
+
+
+# ---- 9. an unlabelled array in the files' orientation ----------------------------------------
+
+def test_an_unlabelled_channels_by_samples_array_is_refused(breast21_counts):
+    """Catches a 96 x 21 array (channels x samples, as files and R hold catalogues) fitted as
+    96 samples of 21 channels without a word."""
+    import sigfactor
+
+    with pytest.raises(ValueError, match=r"X has shape \(96, 21\).*samples x channels.*X\.T"):
+        sigfactor.factorize(breast21_counts.T.copy(), 2, n_restarts=1, max_iter=5)
+    fitted = sigfactor.factorize(breast21_counts, 2, n_restarts=1, max_iter=5)     # 21 x 96 is right
+    assert tuple(fitted.exposures.shape) == (1, 21, 2) and tuple(fitted.signatures.shape) == (1, 96, 2)
+
+
+def test_a_square_unlabelled_array_is_taken_as_samples_by_channels():
+    """96 x 96 cannot be told apart; the documented reading is samples x channels."""
+    import sigfactor
+
+    X = np.random.default_rng(0).poisson(5.0, size=(96, 96)).astype(float) + 1
+    fitted = sigfactor.factorize(X, 2, n_restarts=1, max_iter=5)
+    assert tuple(fitted.exposures.shape) == (1, 96, 2)

@@ -11,7 +11,7 @@ import torch
 
 from .._meta import versions
 from .._validation import (
-    check_choice, check_counts, check_int, check_positive_float, resolve_device, resolve_dtype,
+    check_choice, check_counts, check_int, check_orientation, check_positive_float, resolve_device, resolve_dtype,
 )
 from ._base import (
     CONSTRAINTS, INITS, LOSSES, MODEL_INITS, MODEL_LOSSES, MODELS, Streams, restart_seeds, signature_names,
@@ -237,6 +237,7 @@ def _as_matrix(X, name: str = "X"):
             raise ValueError(f"{name} has shape {X.shape}; expected a 2-D matrix of samples x channels.")
         if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
             raise TypeError(f"{name} has dtype {X.dtype}; expected real numeric mutation counts.")
+        check_orientation(name, X.shape)
         counts = X.astype(np.float64)
         check_counts(name, counts, samples_axis=0)
         return counts, None, None, "Sig"
@@ -258,7 +259,9 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
     Parameters
     ----------
     X : array-like, DataFrame, AnnData, Catalogue or path
-        Counts. A numpy array or tensor is samples x channels. A DataFrame may be in either
+        Counts. A numpy array or tensor is samples x channels; one whose first axis alone has a
+        channel count of a kind (e.g. 96 x 21) is refused as transposed, and a square 96 x 96
+        one is taken as samples x channels. A DataFrame may be in either
         orientation when its index or columns hold mutation-type labels (SBS96, DBS78, ID83);
         rows are matched by label. An ambiguous frame is an error.
     rank : int
