@@ -65,22 +65,30 @@ def check_out_dir(out, force: bool) -> Path:
             f"out={str(path)!r} is the current folder or holds it; the result is written as a new "
             "folder that replaces the whole of 'out', so it must name a folder you are not in "
             "(e.g. 'results').")
-    parent = real.parent
+    target = _target(path)
+    parent = target.parent
     if not parent.is_dir():
         raise FileNotFoundError(f"out={str(path)!r}: folder '{parent}' does not exist; create it first.")
     name_max = _name_max(parent)
-    if len(os.fsencode(real.name)) > name_max:
-        raise ValueError(f"out='{str(path)[:40]}...': the name has {len(os.fsencode(real.name))} bytes; the "
+    if len(os.fsencode(target.name)) > name_max:
+        raise ValueError(f"out='{str(path)[:40]}...': the name has {len(os.fsencode(target.name))} bytes; the "
                          f"file system allows at most {name_max}. Choose a shorter name.")
     if path.exists() and not force:
         raise FileExistsError(f"output folder '{path}' already exists; choose another or pass force=True (--force).")
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"output '{path}' exists and is not a folder; remove it first.")
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=_temp_prefix(real), suffix=".tmp", dir=parent))
+        os.rmdir(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=parent))
     except OSError as err:
         raise user_os_error(err, f"cannot create the output folder '{path}' in '{parent}'", show_name=False) from None
     return path
+
+
+def _target(path: Path) -> Path:
+    """The absolute path that the result will have: ``.`` and ``..`` resolved in the text, a
+    symbolic link named by ``out`` kept as itself (it is what gets replaced), so that the
+    temporary folder is made beside it, on the same file system."""
+    return Path(os.path.abspath(path))
 
 
 def _name_max(folder: Path) -> int:
@@ -239,9 +247,10 @@ def atomic_folder(out, force: bool = False):
     inside the block are raised as OSError naming ``out``, not the temporary folder.
     """
     path = check_out_dir(out, force)
-    parent = Path(os.path.realpath(path)).parent
+    target = _target(path)
+    parent = target.parent
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=parent))
     except OSError as err:
         raise user_os_error(err, f"cannot create the output folder '{path}'", show_name=False) from None
     try:
@@ -249,7 +258,7 @@ def atomic_folder(out, force: bool = False):
             yield tmp
         except OSError as err:
             raise user_os_error(err, f"cannot write the output folder '{path}'", tmp, path) from None
-        publish(tmp, parent / path.name, force)
+        publish(tmp, target, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
