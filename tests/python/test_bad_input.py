@@ -510,3 +510,23 @@ def test_a_square_unlabelled_array_is_taken_as_samples_by_channels():
     X = np.random.default_rng(0).poisson(5.0, size=(96, 96)).astype(float) + 1
     fitted = sigfactor.factorize(X, 2, n_restarts=1, max_iter=5)
     assert tuple(fitted.exposures.shape) == (1, 96, 2)
+
+
+def test_a_file_that_appears_while_a_catalogue_is_written_is_kept(tmp_path, rename_way):
+    """``convert``/``refit`` without --force: the final rename of a file refuses one that
+    appeared meanwhile (catches ``os.replace``, which replaced it)."""
+    from sigfactor.catalogue import _atomic_write
+
+    path = tmp_path / "out.txt"
+
+    def write_while_another_appears(tmp):
+        Path(tmp).write_text("new")
+        path.write_text("theirs")
+
+    with pytest.raises(FileExistsError, match="appeared while sigfactor was running"):
+        _atomic_write(path, write_while_another_appears, replace=False)
+    assert path.read_text() == "theirs" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    _atomic_write(path, write_while_another_appears, replace=True)             # --force
+    assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    with pytest.raises(FileExistsError, match="already exists"):
+        write_catalogue(datasets.breast21(), path, overwrite=False)
