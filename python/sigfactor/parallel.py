@@ -247,8 +247,8 @@ class OnDask:
     @property
     def memory(self) -> int | None:
         """The least memory limit per thread of any worker (None when no worker has a limit)."""
-        limits = [w["memory_limit"] / max(1, w["nthreads"]) for w in self.client.scheduler_info()["workers"].values()
-                  if w.get("memory_limit")]
+        limits = [limit / max(1, threads) for limit, threads in self.client.run_on_scheduler(_worker_limits)
+                  if limit]
         return int(min(limits)) if limits else None
 
     def share(self, data):
@@ -262,6 +262,11 @@ class OnDask:
         futures = list(futures)
         if futures:
             self.client.cancel(futures)
+
+
+def _worker_limits(dask_scheduler) -> list[tuple[int, int]]:
+    """``(memory_limit, nthreads)`` of every worker, read on the scheduler."""
+    return [(int(w.memory_limit or 0), int(w.nthreads)) for w in dask_scheduler.workers.values()]
 
 
 def _is_client(value) -> bool:

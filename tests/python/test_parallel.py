@@ -376,3 +376,11 @@ def test_fits_are_blocked_by_the_memory_available(monkeypatch, spy):
     assert full_calls[0][2] <= 24 * per_restart                          # the estimate is not too low
     assert max(c[2] for c in blocked_calls) * 4 < full_calls[0][2]       # memory of a block, not of all
     assert np.array_equal(full.solutions[2].restart_loss, blocked.solutions[2].restart_loss)
+
+
+def test_dask_memory_is_the_least_limit_per_thread(client):
+    # Catches the memory of one worker taken for the cluster's, or limits not divided by threads.
+    from sigfactor.parallel import OnDask
+
+    limits = {w["memory_limit"] / w["nthreads"] for w in client.scheduler_info()["workers"].values()}
+    assert OnDask(client).memory == int(min(limits)) and OnDask(client).threads == 2
