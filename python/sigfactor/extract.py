@@ -639,8 +639,9 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         ``LocalCluster`` of one worker process per CPU on 127.0.0.1 started for this call
         (``'local'``), on an existing cluster by scheduler address (``'tcp://host:8786'``) or
         scheduler file (``.json``), or through a ``Client``; the workers need sigfactor and
-        ``device``. Consensus, refits and selection run in this process. KL NMF on the CPU gives identical bits on every executor; see
-        :mod:`sigfactor.parallel` for the PyTorch models.
+        ``device``. Consensus, refits and selection run in this process. KL NMF on the CPU
+        gives identical bits on every executor; see :mod:`sigfactor.parallel` for the PyTorch
+        models.
     block_size : int, optional
         Restarts fitted together in one task. By default all of a rank's restarts in this
         process, and an equal share per worker thread on Dask; in both cases no more than
