@@ -89,7 +89,7 @@ compare_models <- function(mut_matrix, rank, models = c("nmf", "convex", "aenmf"
       max_iter = if (is.null(max_iter)) NULL else as_py_int(max_iter), device = device,
       names = names
     )
-  })
+  }, report = progress_reporter("stages"))
   figures <- NULL
   if (!is.null(out)) {
     engine_call(result$write, out, plots = plots, force = force)

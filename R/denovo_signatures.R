@@ -133,7 +133,7 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
       threads = if (is.null(threads)) NULL else as_py_int(threads),
       names = names
     )
-  })
+  }, report = progress_reporter("ranks", ranks = ranks, nrun = nrun))
   if (!is.null(out)) {
     call <- paste(deparse(match.call(), width.cutoff = 500L), collapse = " ")
     engine_call(reticulate::import("sigfactor.io", convert = FALSE)$write_extraction, result,
