@@ -34,7 +34,8 @@
 #'   reruns the chosen restart of an earlier result \code{res}.
 #' @param device \code{"auto"} (a GPU when there is one), \code{"cpu"}, \code{"cuda"} or
 #'   \code{"cuda:N"}.
-#' @param progress Show a progress bar over iterations (\code{TRUE} or \code{FALSE}).
+#' @param progress Report progress as R messages (\code{TRUE} or \code{FALSE});
+#'   \code{suppressMessages()} silences them too.
 #' @param threads CPU threads for the fit, or \code{NULL} for the engine's default (all of
 #'   PyTorch's threads for KL NMF, whose compiled kernels give each thread whole restarts;
 #'   one thread for small batches of the other models). KL NMF results do not depend on it.
@@ -75,14 +76,16 @@ factorize_signatures <- function(mut_matrix, rank, model = c("nmf", "convex", "a
   progress <- check_flag(progress, "progress")
   counts <- as_count_matrix(mut_matrix, "mut_matrix", assay = assay)
   catalogue <- to_engine(counts)
-  fit <- engine_call(
-    engine()$factorize, catalogue, as_py_int(rank),
-    model = model, loss = loss, constraint = constraint,
-    n_restarts = as_py_int(n_restarts), max_iter = as_py_int(max_iter), tol = tol,
-    seed = as_py_int(seed), device = device, progress = progress,
-    threads = if (is.null(threads)) NULL else as_py_int(threads),
-    names = c(X = "mut_matrix")
-  )
+  fit <- with_progress(progress, "Fitting", function(progress) {
+    engine_call(
+      engine()$factorize, catalogue, as_py_int(rank),
+      model = model, loss = loss, constraint = constraint,
+      n_restarts = as_py_int(n_restarts), max_iter = as_py_int(max_iter), tol = tol,
+      seed = as_py_int(seed), device = device, progress = progress,
+      threads = if (is.null(threads)) NULL else as_py_int(threads),
+      names = c(X = "mut_matrix")
+    )
+  }, report = progress_reporter("stages"))
   best <- fit$best()
   settings <- reticulate::py_to_r(fit$settings)
   # reticulate 1.28 wraps Python ints above 2^31 - 1 around, and restart seeds reach 2^32:
