@@ -84,7 +84,8 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     ranks.add_argument("--ranks", default="1-10", metavar="LO-HI",
                        help="ranks to try, e.g. 1-10 or 2,4,6 (default: 1-10)")
     ranks.add_argument("--rank", type=int, metavar="K", help="a single rank (no selection)")
-    p.add_argument("--model", default="nmf", choices=("nmf", "convex", "aenmf"))
+    p.add_argument("--model", default="nmf", choices=("nmf", "convex", "aenmf", "mvnmf"),
+                   help="mvnmf: minimum-volume NMF (default: nmf)")
     p.add_argument("--loss", default=None, choices=("kl", "frobenius"),
                    help="default: kl (frobenius for convex)")
     p.add_argument("--restarts", type=int, default=default_restarts, metavar="N",

@@ -75,6 +75,9 @@ PROTOCOLS = {
                   "tol": 1e-6, "max_iter": 5000, "check_every": 10},
     },
 }
+#: The models compared (those with a protocol): the paper's three.
+COMPARED_MODELS = tuple(PROTOCOLS["paper"])
+
 # The paper's settings with AE-NMF from the engine's default start (nn.Linear magnitudes)
 # instead of the paper's U(0, 1) weights: how much the start alone changes AE-NMF.
 PROTOCOLS["paper-linear"] = {**PROTOCOLS["paper"],
@@ -142,19 +145,18 @@ class Comparison:
 # ---- argument checks -------------------------------------------------------------------------
 
 def _check_models(models) -> list[str]:
-    from .models import MODELS
-
     if isinstance(models, str):
         models = [models]
     try:
         models = list(models)
     except TypeError:
         raise TypeError(f"models={models!r} is not valid; expected a list of names from "
-                        f"{', '.join(repr(m) for m in MODELS)}.") from None
+                        f"{', '.join(repr(m) for m in COMPARED_MODELS)}.") from None
     if not models:
-        raise ValueError(f"models=[] is empty; expected one or more of {', '.join(repr(m) for m in MODELS)}.")
+        raise ValueError("models=[] is empty; expected one or more of "
+                         f"{', '.join(repr(m) for m in COMPARED_MODELS)}.")
     for m in models:
-        check_choice("models", m, MODELS)
+        check_choice("models", m, COMPARED_MODELS)
     duplicated = sorted({m for m in models if models.count(m) > 1})
     if duplicated:
         raise ValueError(f"models={models!r} names {duplicated} more than once; expected distinct models.")
@@ -766,8 +768,6 @@ def write_comparison(result: Comparison, out, *, plots: bool = True, force: bool
 
 def add_compare_command(subparsers):
     """Register ``sigfactor compare`` on an ``argparse`` subparsers object; returns the parser."""
-    from .models import MODELS
-
     p = subparsers.add_parser(
         "compare", help="compare NMF, convex NMF and AE-NMF on train/test splits (Egendal et al.)",
         description="Fit each model on the same random train/test splits, measure held-out error, "
@@ -776,8 +776,8 @@ def add_compare_command(subparsers):
     p.add_argument("input", metavar="INPUT", help="catalogue file (any format sigfactor reads)")
     p.add_argument("--rank", type=int, required=True, metavar="K", help="number of signatures")
     p.add_argument("--out", required=True, metavar="DIR", help="new output folder")
-    p.add_argument("--models", nargs="+", default=list(MODELS), metavar="MODEL",
-                   help=f"models to compare, from {', '.join(MODELS)} (default: all)")
+    p.add_argument("--models", nargs="+", default=list(COMPARED_MODELS), metavar="MODEL",
+                   help=f"models to compare, from {', '.join(COMPARED_MODELS)} (default: all)")
     p.add_argument("--splits", type=int, default=30, metavar="N", help="train/test splits (default 30)")
     p.add_argument("--train-fraction", type=float, default=0.8, metavar="F",
                    help="share of samples used for training (default 0.8)")

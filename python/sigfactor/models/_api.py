@@ -19,6 +19,7 @@ from ._base import (
 from ._driver import thread_count, torch_threads
 from .aenmf import activation, fit_aenmf
 from .convex import fit_convex
+from .mvnmf import DEFAULT_DELTA, DEFAULT_LAMBDA, DEFAULT_WARMUP, data_loss, fit_mvnmf, log_volume
 from .nmf import fit_nmf
 
 DEFAULT_LR = 1e-3
@@ -44,7 +45,8 @@ class Factorization:
     exposures : torch.Tensor
         ``(restarts, samples, k)``, scaled so ``signatures @ exposures.T`` is the reconstruction.
     loss : torch.Tensor
-        ``(restarts,)`` final per-entry loss (mean squared error or mean generalized KL).
+        ``(restarts,)`` final per-entry loss (mean squared error or mean generalized KL); for
+        minimum-volume NMF the penalised objective it minimises (``extra`` splits it).
     n_iter, converged : torch.Tensor
         Iterations run and convergence flag per restart.
     loss_trace : torch.Tensor
@@ -53,12 +55,15 @@ class Factorization:
     seeds : numpy.ndarray
         Per-restart seeds; ``fit``/``factorize`` with ``seed=[seeds[i]]`` reruns restart ``i``.
     factors : dict
-        The model's own parameters (NMF ``W``, ``H``; convex ``W``, ``G``; AE-NMF raw ``We``,
-        ``Wd``), each with a leading restart dimension.
+        The model's own parameters (NMF and minimum-volume NMF ``W``, ``H``; convex ``W``,
+        ``G``; AE-NMF raw ``We``, ``Wd``), each with a leading restart dimension.
     channels, samples : pandas.Index or None
         Labels, when the input carried them.
     settings : dict
         Model, loss, constraint, init, tolerances, device, dtype, seeds, versions and timing.
+    extra : dict
+        Minimum-volume NMF: ``lambda`` (each restart's penalty weight), ``data_loss`` and
+        ``log_volume`` (``(restarts,)``; ``loss = data_loss + lambda * log_volume``).
     """
 
     signatures: torch.Tensor
@@ -110,8 +115,11 @@ class Factorization:
         return self.solution(self.best_index)
 
 
-def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, lr, check_every):
+def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, lr, check_every,
+                      mv_lambda=None, mv_delta=None, mv_warmup=None):
     check_choice("model", model, MODELS)
+    if loss is None:
+        loss = MODEL_LOSSES[model][0]
     check_choice("loss", loss, LOSSES)
     if loss not in MODEL_LOSSES[model]:
         raise ValueError(
@@ -140,13 +148,26 @@ def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, 
         if model != "aenmf":
             raise ValueError(f"lr={lr!r} applies to model='aenmf' only; leave it as None for model={model!r}.")
         check_positive_float("lr", lr)
-    return constraint, init
+    mv = {"mv_lambda": mv_lambda, "mv_delta": mv_delta, "mv_warmup": mv_warmup}
+    if model != "mvnmf":
+        for name, value in mv.items():
+            if value is not None:
+                raise ValueError(f"{name}={value!r} applies to model='mvnmf' only; leave it as None "
+                                 f"for model={model!r}.")
+        return loss, constraint, init, mv
+    mv = {"mv_lambda": check_positive_float("mv_lambda", DEFAULT_LAMBDA if mv_lambda is None else mv_lambda,
+                                            allow_zero=True),
+          "mv_delta": check_positive_float("mv_delta", DEFAULT_DELTA if mv_delta is None else mv_delta),
+          "mv_warmup": check_int("mv_warmup", DEFAULT_WARMUP if mv_warmup is None else mv_warmup, low=0)}
+    return loss, constraint, init, mv
 
 
-def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobenius",
+def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str | None = None,
         constraint: str | None = None, n_restarts: int = 10, max_iter: int = 10000,
         tol: float = 1e-6, init: str | None = None, seed=0, lr: float | None = None,
-        check_every: int = 10, progress=None, threads: int | None = None) -> Factorization:
+        check_every: int = 10, progress=None, threads: int | None = None,
+        mv_lambda: float | None = None, mv_delta: float | None = None,
+        mv_warmup: int | None = None) -> Factorization:
     """Fit one model on a tensor catalogue, restarts batched.
 
     Parameters
@@ -156,7 +177,7 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
         (one catalogue per restart). Its device and dtype are used throughout. Not validated
         for negative or empty entries: :func:`factorize` does that.
     rank, model, loss, constraint, n_restarts, max_iter, tol, init, seed, lr, check_every
-        As in :func:`factorize`.
+        As in :func:`factorize`; also ``mv_lambda``, ``mv_delta``, ``mv_warmup``.
     progress : callable, optional
         Called with the number of iterations done at each check.
     threads : int, optional
@@ -169,8 +190,8 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
     Factorization
         Unlabelled (``channels`` and ``samples`` are None).
     """
-    constraint, init = _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, lr,
-                                         check_every)
+    loss, constraint, init, mv = _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol,
+                                                   lr, check_every, mv_lambda, mv_delta, mv_warmup)
     if V.dim() == 2:
         V = V.unsqueeze(0)
     if V.dim() != 3 or V.shape[0] not in (1, n_restarts):
@@ -186,14 +207,15 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str = "frobeniu
     with torch_threads(n_threads):
         return _fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
                     max_iter=max_iter, tol=tol, init=init, seed=seed, seeds=seeds, lr=lr,
-                    check_every=check_every, progress=progress, n_threads=n_threads)
+                    check_every=check_every, progress=progress, n_threads=n_threads, mv=mv)
 
 
 def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, seed, seeds, lr,
-         check_every, progress, n_threads) -> Factorization:
+         check_every, progress, n_threads, mv) -> Factorization:
     gens = Streams(seeds)
     common = dict(max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
     started = time.perf_counter()
+    extra = {}
     if model == "nmf":
         run = fit_nmf(V, rank, gens, loss=loss, init=init, **common)
         W, H = run.state["W"], run.state["H"]
@@ -202,6 +224,13 @@ def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, s
         run = fit_convex(V, rank, gens, **common)
         W, G = run.state["W"], run.state["G"]
         sig, exp, factors = V @ W, G, {"W": W, "G": G}
+    elif model == "mvnmf":
+        run = fit_mvnmf(V, rank, gens, loss=loss, init=init, mv_lambda=mv["mv_lambda"], mv_delta=mv["mv_delta"],
+                        warmup=mv["mv_warmup"], **common)
+        W, H = run.state["W"], run.state["H"]
+        sig, exp, factors = W, H.transpose(-1, -2), {"W": W, "H": H}
+        extra = {"lambda": run.state["lam"], "data_loss": data_loss(V, W, H, loss),
+                 "log_volume": log_volume(W, mv["mv_delta"])}
     else:
         lr = DEFAULT_LR if lr is None else lr
         run = fit_aenmf(V, rank, gens, loss=loss, constraint=constraint, init=init, lr=lr, **common)
@@ -215,7 +244,7 @@ def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, s
     settings = {
         "model": model, "loss": loss, "constraint": constraint, "init": init, "rank": rank,
         "n_restarts": n_restarts, "max_iter": max_iter, "tol": tol, "check_every": check_every,
-        "lr": lr, "device": str(V.device), "dtype": str(V.dtype).replace("torch.", ""),
+        "lr": lr, **mv, "device": str(V.device), "dtype": str(V.dtype).replace("torch.", ""),
         "threads": n_threads if V.device.type == "cpu" else None,
         "seed": seed if isinstance(seed, (int, np.integer)) else None,
         "restart_seeds": [int(s) for s in seeds], "seconds": seconds,
@@ -224,7 +253,7 @@ def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, s
     return Factorization(
         signatures=sig / safe, exposures=exp * safe, loss=run.loss, n_iter=run.n_iter,
         converged=run.converged, loss_trace=run.trace, trace_iter=run.trace_iter, seeds=seeds,
-        factors=factors, settings=settings,
+        factors=factors, settings=settings, extra=extra,
     )
 
 
@@ -249,12 +278,13 @@ def _as_matrix(X, name: str = "X"):
     return counts, pd.Index(cat.channels), pd.Index(cat.samples), cat.kind
 
 
-def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
+def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
               constraint: str | None = None, n_restarts: int = 10, max_iter: int = 10000,
               tol: float = 1e-6, init: str | None = None, seed=0, device="auto", dtype="float32",
               lr: float | None = None, check_every: int = 10, progress: bool = False,
-              threads: int | None = None) -> Factorization:
-    """Factorize a mutational catalogue with NMF, convex NMF or AE-NMF, restarts batched.
+              threads: int | None = None, mv_lambda: float | None = None, mv_delta: float | None = None,
+              mv_warmup: int | None = None) -> Factorization:
+    """Factorize a mutational catalogue with NMF, convex NMF, AE-NMF or minimum-volume NMF, restarts batched.
 
     Parameters
     ----------
@@ -266,11 +296,15 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
         rows are matched by label. An ambiguous frame is an error.
     rank : int
         Number of signatures, ``1 <= rank <= min(samples, channels)``.
-    model : {'nmf', 'convex', 'aenmf'}
-        NMF (multiplicative updates), convex NMF (Ding, Li & Jordan 2010) or the linear
-        autoencoder AE-NMF (Egendal et al. 2025).
-    loss : {'frobenius', 'kl'}
-        Squared error or generalized Kullback-Leibler (Poisson). Convex NMF: Frobenius only.
+    model : {'nmf', 'convex', 'aenmf', 'mvnmf'}
+        NMF (multiplicative updates), convex NMF (Ding, Li & Jordan 2010), the linear
+        autoencoder AE-NMF (Egendal et al. 2025) or minimum-volume NMF (Leplat, Gillis & Ang
+        2020; :mod:`sigfactor.models.mvnmf`), which adds ``lambda logdet(W^T W + delta I)`` to
+        the loss with each signature on the simplex (on planted mixtures it told apart flat
+        signatures that NMF blurred).
+    loss : {'frobenius', 'kl'}, optional
+        Squared error or generalized Kullback-Leibler (Poisson). Default: Frobenius, but KL for
+        minimum-volume NMF. Convex NMF: Frobenius only.
     constraint : {'fpabs', 'fppg', 'pg', 'abs'}, optional
         AE-NMF's non-negativity scheme (default ``'fpabs'``, the paper's); None for others.
     n_restarts : int
@@ -292,6 +326,12 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
     dtype : {'float32', 'float64'}
     lr : float, optional
         Adam learning rate for AE-NMF (default 1e-3; the paper used 1e-4).
+    mv_lambda, mv_delta, mv_warmup : float, float, int, optional
+        Minimum-volume NMF only. ``mv_lambda >= 0`` is the penalty's weight relative to the
+        data term after ``mv_warmup`` unregularised updates (per restart,
+        ``lambda = mv_lambda * D(X | W0 H0) / logdet(I + W0^T W0 / mv_delta)``); ``mv_delta > 0``.
+        Defaults 0.1, 1 and 200 (:mod:`sigfactor.models.mvnmf` says why). ``n_iter``,
+        ``max_iter`` and the loss trace count the regularised updates after the warm-up.
     progress : bool
         Show a progress bar over iterations.
     threads : int, optional
@@ -315,7 +355,7 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str = "frobenius",
         result = fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
                      max_iter=max_iter, tol=tol, init=init, seed=seed, lr=lr,
                      check_every=check_every, progress=None if bar is None else bar.update,
-                     threads=threads)
+                     threads=threads, mv_lambda=mv_lambda, mv_delta=mv_delta, mv_warmup=mv_warmup)
     finally:
         if bar is not None:
             bar.close()

@@ -14,11 +14,14 @@ import warnings
 
 import numpy as np
 
-MODELS = ("nmf", "convex", "aenmf")
+MODELS = ("nmf", "convex", "aenmf", "mvnmf")
 LOSSES = ("frobenius", "kl")
-MODEL_LOSSES = {"nmf": ("frobenius", "kl"), "convex": ("frobenius",), "aenmf": ("frobenius", "kl")}
+MODEL_LOSSES = {"nmf": ("frobenius", "kl"), "convex": ("frobenius",), "aenmf": ("frobenius", "kl"),
+                "mvnmf": ("kl", "frobenius")}
+"""Losses each model accepts; the first is its default (minimum-volume NMF's is KL, :mod:`.mvnmf`)."""
 INITS = ("random", "nndsvd", "linear", "uniform")
-MODEL_INITS = {"nmf": ("random", "nndsvd"), "convex": ("random",), "aenmf": ("linear", "uniform")}
+MODEL_INITS = {"nmf": ("random", "nndsvd"), "convex": ("random",), "aenmf": ("linear", "uniform"),
+               "mvnmf": ("random", "nndsvd")}
 """Starting values each model accepts; the first is its default (AE-NMF's: :mod:`.aenmf`)."""
 CONSTRAINTS = ("fpabs", "fppg", "pg", "abs")
 """AE-NMF's non-negativity schemes (:mod:`.aenmf`)."""
