@@ -55,7 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     S = sigfactor.reference.cosmic()[TRUTH].to_numpy()
-    methods = [("nmf", {})] + [(f"mvnmf lambda={lam:g} delta={d:g}", dict(mv_lambda=lam, mv_delta=d, mv_warmup=args.warmup))
+    methods = [("nmf", {})] + [(f"mvnmf lambda={lam:g} delta={d:g}",
+                                dict(mv_lambda=lam, mv_delta=d, mv_warmup=args.warmup))
                                for d in args.deltas for lam in args.lambdas]
     common = dict(loss=args.loss, n_restarts=args.restarts, max_iter=3000, tol=1e-8, seed=1, dtype="float64",
                   threads=args.threads)
