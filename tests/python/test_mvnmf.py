@@ -240,6 +240,7 @@ def test_fit_restarts_routes_mvnmf_to_the_model(breast21_counts):
 
 
 def test_extract_and_cli_accept_mvnmf(breast21_counts):
+    # Catches extract or the CLI refusing the model, or extract passing it an option it refuses.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = sigfactor.extract(sigfactor.datasets.breast21(), ranks=[2], n_restarts=3, max_iter=50,
@@ -252,6 +253,8 @@ def test_extract_and_cli_accept_mvnmf(breast21_counts):
 # ---- options ----------------------------------------------------------------------------------
 
 def test_defaults_and_settings(breast21_counts):
+    # Catches mvnmf defaulting to the Frobenius loss, unrecorded options, and the other models'
+    # default loss changing with the new loss=None default.
     res = sigfactor.factorize(breast21_counts, 2, model="mvnmf", n_restarts=2, max_iter=10, tol=0, mv_warmup=3)
     s = res.settings
     assert (s["loss"], s["init"], s["mv_lambda"], s["mv_delta"], s["mv_warmup"]) == ("kl", "random", 0.1, 1.0, 3)
@@ -272,6 +275,8 @@ def test_defaults_and_settings(breast21_counts):
     (dict(model="aenmf", mv_delta=1.0), ValueError, r"mv_delta=1\.0 applies to model='mvnmf' only"),
 ])
 def test_bad_options_name_the_argument_and_value(breast21_counts, kwargs, error, message):
+    # Catches unvalidated options (a negative weight or delta silently used) and mv_* options
+    # silently ignored by the other models.
     kwargs = {"model": "mvnmf", **kwargs}
     with pytest.raises(error, match=message):
         sigfactor.factorize(breast21_counts, 2, n_restarts=1, max_iter=5, **kwargs)
