@@ -16,7 +16,9 @@ from sigfactor.reference import cosmic
 def _r_packages(*packages: str) -> bool:
     """Whether rpy2 and R work here, with the given R packages installed."""
     try:
-        import rpy2.robjects as ro
+        from sigfactor.catalogue import _rpy2
+
+        ro = _rpy2()
 
         return all(bool(ro.r["requireNamespace"](p, quietly=True)[0]) for p in ("stats", *packages))
     except Exception:  # rpy2 or R missing or broken: the optional extra is unavailable
@@ -358,7 +360,9 @@ def test_writes_are_atomic(real, tmp_path):
     ("blood_indel_counts.rds", "ID83", {"AC": 378, "ACC55": 66, "BCH": 45}),
 ])
 def test_mutationalpatterns_rds_objects(tmp_path, state, kind, totals):
-    import rpy2.robjects as ro
+    from sigfactor.catalogue import _rpy2
+
+    ro = _rpy2()
 
     path = ro.r["system.file"]("states", state, package="MutationalPatterns")[0]
     cat = read_catalogue(path)
@@ -370,3 +374,19 @@ def test_mutationalpatterns_rds_objects(tmp_path, state, kind, totals):
     out = write_catalogue(cat, tmp_path / "x.rds")
     assert list(ro.r["rownames"](ro.r["readRDS"](str(out)))) == rownames
     assert_same(read_catalogue(out), cat)
+
+
+def test_starting_r_keeps_the_library_path_for_later_processes():
+    """Catches rpy2's start of R leaking R's LD_LIBRARY_PATH (with the system's libpython) into
+    the process: Python processes started afterwards (Dask workers) could not import ssl. Runs
+    in a fresh interpreter, where R has not been started yet."""
+    import subprocess
+    import sys
+
+    code = ("import os, subprocess, sys\n"
+            "before = os.environ.get('LD_LIBRARY_PATH')\n"
+            "from sigfactor.catalogue import _rpy2\n"
+            "_rpy2()\n"
+            "assert os.environ.get('LD_LIBRARY_PATH') == before, os.environ.get('LD_LIBRARY_PATH')\n"
+            "subprocess.run([sys.executable, '-c', 'import ssl'], check=True)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
