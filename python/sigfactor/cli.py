@@ -19,9 +19,9 @@ import warnings
 
 __all__ = ["main", "build_parser", "Terminated"]
 
-USER_ERRORS = (ValueError, TypeError, OSError, KeyError, MemoryError)
+USER_ERRORS = (ValueError, TypeError, OSError, KeyError, MemoryError, ImportError)
 """Errors reported as one line and exit status 2 (OSError covers missing files, permissions,
-full or read-only file systems and names too long)."""
+full or read-only file systems and names too long; ImportError an optional extra missing)."""
 
 SIGNALS = ("SIGTERM", "SIGHUP")
 """Signals turned into :class:`Terminated` (SIGINT already raises KeyboardInterrupt)."""

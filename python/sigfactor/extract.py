@@ -263,18 +263,18 @@ def resolve_reference(reference, kind: str) -> pd.DataFrame:
     return table
 
 
-def _check_sizes(cat, counts: np.ndarray, rank_list: list, *, n_restarts: int, seed: int, resample: bool) -> None:
+def _check_sizes(cat, counts: np.ndarray, rank_list: list, *, n_restarts: int, seed: int, resample: bool,
+                 dtype: str = "float32") -> None:
     """Refuse, before anything large is allocated, what cannot be done.
 
     - ``seed`` beyond the signed 64-bit integers in which results record it;
     - with ``resample``, a sample of 2**63 or more mutations (numpy draws multinomial counts as
       64-bit integers; beyond that it fails with "n < 0");
     - ``n_restarts`` and ``ranks`` that need more memory than is available. The estimate is a
-      floor: ``n_restarts x channels x samples x 16`` bytes (the resampled catalogues as int64
-      draws and their float64 copy; 8 without resampling, for the fits' reconstructions) plus
-      ``(n_restarts x highest rank)**2 x 8`` bytes (the consensus clustering's distance matrix,
-      :func:`sigfactor.consensus.consensus`). Measured on the 21 breast genomes at rank 1 with
-      10,000 and 20,000 restarts: 1.6 and 6.4 GB used, 1.1 and 3.9 GB estimated.
+      floor: the fitted catalogues in the working ``dtype`` (``n_restarts x channels x samples``
+      entries with resampling, one catalogue without) plus one block of resampling
+      intermediates (:data:`RESAMPLE_BLOCK_BYTES`), and ``(n_restarts x highest rank)**2 x 8``
+      bytes (the consensus clustering's distance matrix, :func:`sigfactor.consensus.consensus`).
     """
     check_seed("seed", seed)
     if resample:
@@ -285,8 +285,9 @@ def _check_sizes(cat, counts: np.ndarray, rank_list: list, *, n_restarts: int, s
                 f"data: sample {cat.samples[over[0]]!r} has {totals[over[0]]:.3g} mutations ({over.size} sample(s) "
                 f"with 2**63 or more); resampling (resample=True) draws counts as 64-bit integers, which hold "
                 f"less. Expected smaller counts, or resample=False (--no-resample).")
-    entries = n_restarts * cat.n_channels * cat.n_samples
-    needed = entries * (16 if resample else 8) + (n_restarts * max(rank_list)) ** 2 * 8
+    entries = (n_restarts if resample else 1) * cat.n_channels * cat.n_samples
+    needed = (entries * np.dtype(dtype).itemsize + (RESAMPLE_BLOCK_BYTES if resample else 0)
+              + (n_restarts * max(rank_list)) ** 2 * 8)
     available = available_memory()
     if available is not None and needed > available:
         def size(n):
@@ -701,7 +702,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     if max(rank_list) > limit:
         raise ValueError(f"ranks={ranks!r} reach {max(rank_list)}, beyond the {cat.n_samples} samples x "
                          f"{cat.n_channels} channels of the catalogue; expected ranks <= {limit}.")
-    _check_sizes(cat, counts, rank_list, n_restarts=n_restarts, seed=seed, resample=resample)
+    _check_sizes(cat, counts, rank_list, n_restarts=n_restarts, seed=seed, resample=resample, dtype=dt)
     ref = resolve_reference(reference, cat.kind)
     counts_cs = counts.T.copy()
 
