@@ -15,7 +15,7 @@ import pandas as pd
 
 from ._validation import check_choice, check_counts
 
-__all__ = ["nnls", "refit_kl", "kl_terms", "refit"]
+__all__ = ["nnls", "refit_kl", "kl_gradient", "kl_terms", "refit"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -65,17 +65,43 @@ def kl_terms(Y: np.ndarray, Y_hat: np.ndarray) -> np.ndarray:
     return np.where(positive, Y * np.log(np.where(positive, Y, 1.0) / Y_hat), 0.0) - Y + Y_hat
 
 
-def refit_kl(S, Y, *, max_iter: int = 5000, tol: float = 1e-8) -> np.ndarray:
+def kl_gradient(S: np.ndarray, Y: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Gradient ``S^T (1 - Y / (S H))`` of the summed KL divergence in ``H`` (``(..., k, n)``).
+
+    At the Poisson optimum it is ``>= 0`` everywhere and ``0`` wherever ``H > 0`` (KKT).
+    """
+    Y_hat = np.maximum(S @ H, _EPS)
+    return np.swapaxes(S, -1, -2) @ (1.0 - Y / Y_hat)
+
+
+def _kl_polish(s_mat: np.ndarray, y: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One sample's Poisson fit by L-BFGS-B with bounds ``h >= 0``, from ``h``."""
+    from scipy.optimize import minimize
+
+    def objective(x):
+        y_hat = np.maximum(s_mat @ x, _EPS)
+        value = float(y_hat.sum() - y @ np.log(y_hat))
+        return value, s_mat.T @ (1.0 - y / y_hat)
+
+    res = minimize(objective, h, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * h.size,
+                   options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000})
+    return res.x if objective(res.x)[0] <= objective(h)[0] else h
+
+
+def refit_kl(S, Y, *, max_iter: int = 5000, tol: float = 1e-8, kkt_tol: float = 1e-6) -> np.ndarray:
     """Exposures minimising the generalized KL divergence (Poisson likelihood), batched, float64.
 
     Multiplicative updates of ``H`` with ``S`` fixed, started from the NNLS solution (floored
     so that every entry can move) and run until the relative change of the divergence is below
-    ``tol``.
+    ``tol``. Multiplicative updates reach zero and revive near-zero exposures only slowly, so
+    every sample whose KKT conditions (:func:`kl_gradient`, divided by the signatures' column
+    sums) are violated by more than ``kkt_tol`` is then solved by L-BFGS-B with bounds
+    (:func:`scipy.optimize.minimize`) from the updates' result.
     """
     S = np.asarray(S, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     H = np.maximum(nnls(S, Y), _EPS) + _EPS
-    denom = np.maximum(S.sum(axis=-2), _EPS)[..., None]
+    colsum = np.maximum(S.sum(axis=-2), _EPS)[..., None]
     St = np.swapaxes(S, -1, -2)
 
     def divergence(H_):
@@ -83,12 +109,24 @@ def refit_kl(S, Y, *, max_iter: int = 5000, tol: float = 1e-8) -> np.ndarray:
 
     prev = divergence(H)
     for it in range(max_iter):
-        H = H * (St @ (Y / np.maximum(S @ H, _EPS))) / denom
+        H = H * (St @ (Y / np.maximum(S @ H, _EPS))) / colsum
         if it % 10 == 9:
             cur = divergence(H)
             if abs(prev - cur) <= tol * max(abs(prev), _EPS):
                 break
             prev = cur
+    G = kl_gradient(S, Y, H) / colsum
+    scale = np.maximum(H.max(axis=-2, keepdims=True), 1.0)
+    violation = np.maximum(-G, np.where(H > kkt_tol * scale, np.abs(G), 0.0)).max(axis=-2)   # (..., n)
+    lead = np.broadcast_shapes(S.shape[:-2], Y.shape[:-2])
+    S_b = np.broadcast_to(S, lead + S.shape[-2:])
+    Y_b = np.broadcast_to(Y, lead + Y.shape[-2:])
+    H = np.array(np.broadcast_to(H, lead + H.shape[-2:]))
+    for idx in zip(*np.nonzero(np.broadcast_to(violation, lead + violation.shape[-1:]) > kkt_tol)):
+        *batch, j = idx
+        batch = tuple(batch)
+        H[batch + (slice(None), j)] = _kl_polish(S_b[batch], Y_b[batch + (slice(None), j)],
+                                                 H[batch + (slice(None), j)])
     return H
 
 
