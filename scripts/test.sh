@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (if needed) and run every test: pytest for the engine, testthat for the R package.
+# Set up (if needed) and run every test: pytest for the engine; for the R package, R CMD build
+# and R CMD check (its testthat tests, examples and vignette; scripts/check_r.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,6 +11,6 @@ export SIGFACTOR_REQUIRE_ENGINE=true
 status=0
 .venv/bin/python -m pytest tests/python -q -p no:cacheprovider || status=$?
 if [ -d tests/testthat ] && ls tests/testthat/test-*.R >/dev/null 2>&1; then
-  Rscript tests/run_testthat.R || status=$?
+  bash scripts/check_r.sh || status=$?     # R CMD build + check: testthat, examples, vignette
 fi
 exit $status

@@ -98,8 +98,13 @@ with_rownames <- function(x, names) {
   x
 }
 
-# The sigfactor source tree (with pyproject.toml) when the tests run on it, else NULL.
+# The sigfactor source tree (with pyproject.toml): SIGFACTOR_SOURCE (scripts/test.sh sets it,
+# for R CMD check, which tests the installed package), or the tree the tests run on; else NULL.
 source_tree <- function() {
-  path <- find.package("sigfactor")
-  if (file.exists(file.path(path, "pyproject.toml"))) normalizePath(path) else NULL
+  for (path in c(Sys.getenv("SIGFACTOR_SOURCE"), find.package("sigfactor"))) {
+    if (nzchar(path) && file.exists(file.path(path, "pyproject.toml"))) {
+      return(normalizePath(path))
+    }
+  }
+  NULL
 }
