@@ -66,12 +66,7 @@ compare_models <- function(mut_matrix, rank, models = c("nmf", "convex", "aenmf"
                            verbose = TRUE, out = NULL, force = FALSE, plots = TRUE,
                            assay = NULL) {
   settings <- match_choice(settings)
-  valid_models <- eval(formals(sys.function())$models)
-  if (!is.character(models) || length(models) == 0 || anyNA(models) ||
-      !all(models %in% valid_models) || anyDuplicated(models)) {
-    stop(sprintf("models = %s is not valid; expected distinct values among %s.", shown(models),
-                 paste0("\"", valid_models, "\"", collapse = ", ")), call. = FALSE)
-  }
+  check_models(models)
   verbose <- check_flag(verbose, "verbose")
   force <- check_flag(force, "force")
   plots <- check_flag(plots, "plots")
@@ -95,7 +90,22 @@ compare_models <- function(mut_matrix, rank, models = c("nmf", "convex", "aenmf"
     engine_call(result$write, out, plots = plots, force = force)
     figures <- if (plots) list.files(out, pattern = "\\.png$", full.names = TRUE) else character()
   }
-  rows <- mutation_types(kind)
+  comparison_from_engine(result, models, mutation_types(kind), out, figures)
+}
+
+# Distinct models among those compare_models() knows.
+check_models <- function(models) {
+  valid <- c("nmf", "convex", "aenmf")
+  if (!is.character(models) || length(models) == 0 || anyNA(models) ||
+      !all(models %in% valid) || anyDuplicated(models)) {
+    stop(sprintf("models = %s is not valid; expected distinct values among %s.", shown(models),
+                 paste0("\"", valid, "\"", collapse = ", ")), call. = FALSE)
+  }
+  invisible(models)
+}
+
+# An engine Comparison as the R list compare_models() documents; signature rows in `rows`.
+comparison_from_engine <- function(result, models, rows, out, figures) {
   consensus <- result$consensus_signatures
   consensus_list <- lapply(stats::setNames(models, models), function(model) {
     from_engine(consensus$loc[model]$T, rows = rows)

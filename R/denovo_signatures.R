@@ -110,17 +110,11 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
   verbose <- check_flag(verbose, "verbose")
   force <- check_flag(force, "force")
   plots <- check_flag(plots, "plots")
-  ranks <- check_ranks(ranks)
   device <- check_device(device)
   out <- check_out(out, force)
   counts <- as_count_matrix(mut_matrix, "mut_matrix", assay = assay)
   kind <- check_labels(counts, "mut_matrix", "sample")
-  if (max(ranks) > min(dim(counts))) {
-    stop(sprintf(paste0(
-      "ranks = %s reach %d, beyond the %d samples x %d mutation types of mut_matrix; ",
-      "expected ranks <= %d."), shown(ranks), max(ranks), ncol(counts), nrow(counts),
-      min(dim(counts))), call. = FALSE)
-  }
+  ranks <- check_ranks(ranks, counts)
   names <- c(data = "mut_matrix", n_restarts = "nrun", progress = "verbose")
   sigfactor <- engine()
   result <- with_progress(verbose, "Extracting signatures", function(progress) {
@@ -135,10 +129,7 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
     )
   }, report = progress_reporter("ranks", ranks = ranks, nrun = nrun))
   if (!is.null(out)) {
-    call <- paste(deparse(match.call(), width.cutoff = 500L), collapse = " ")
-    engine_call(reticulate::import("sigfactor.io", convert = FALSE)$write_extraction, result,
-                out, force = force, plots = plots,
-                run_info = reticulate::dict(command = list("R", call)))
+    write_folder(result, out, force, plots, match.call())
   }
   extraction <- extraction_from_engine(result, mutation_types(kind))
   extraction$out <- out
@@ -148,15 +139,30 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
   extraction
 }
 
-# Ranks as whole numbers >= 1, without duplicates; the engine checks them against the data.
-check_ranks <- function(ranks) {
+# Ranks as distinct whole numbers from 1 to the smaller dimension of `counts`, sorted.
+check_ranks <- function(ranks, counts) {
   if (!is.numeric(ranks) || length(ranks) == 0 || anyNA(ranks) || any(!is.finite(ranks)) ||
       any(ranks != round(ranks)) || any(ranks < 1) || anyDuplicated(ranks)) {
     stop(sprintf(
       "ranks = %s is not valid; expected distinct whole numbers >= 1, such as 1:10.",
       shown(ranks)), call. = FALSE)
   }
+  if (max(ranks) > min(dim(counts))) {
+    text <- sprintf(paste0(
+      "ranks = %s reach %d, beyond the %d samples x %d mutation types of mut_matrix; ",
+      "expected ranks <= %d."), shown(ranks), max(ranks), ncol(counts), nrow(counts),
+      min(dim(counts)))
+    stop(text, call. = FALSE)
+  }
   sort(as.integer(ranks))
+}
+
+# The command line's output folder for an engine ExtractionResult, with the R call in run.json.
+write_folder <- function(result, out, force, plots, call) {
+  command <- paste(deparse(call, width.cutoff = 500L), collapse = " ")
+  engine_call(reticulate::import("sigfactor.io", convert = FALSE)$write_extraction, result,
+              out, force = force, plots = plots,
+              run_info = reticulate::dict(command = list("R", command)))
 }
 
 # `out` as a normalised path that the engine may create, refused before any work when it exists

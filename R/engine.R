@@ -50,12 +50,12 @@ engine_version_required <- function() {
 check_engine_version <- function(found) {
   required <- engine_version_required()
   if (!identical(found, required)) {
-    stop(sprintf(paste0(
+    text <- sprintf(paste0(
       "The Python engine in %s is sigfactor %s, but this R package (sigfactor %s) needs the ",
       "engine version %s. Install the matching engine with `sigfactor::install_sigfactor()` ",
       "(or `pip install sigfactor==%s` into that Python), then restart R."),
-      python_path(), found, utils::packageVersion("sigfactor"), required, required),
-      call. = FALSE)
+      python_path(), found, utils::packageVersion("sigfactor"), required, required)
+    stop(text, call. = FALSE)
   }
   invisible(found)
 }
@@ -183,7 +183,7 @@ from_engine <- function(frame, rows = NULL) {
   position <- match(wanted, found)
   if (anyNA(position)) {
     stop(sprintf("The engine's result lacks mutation type(s) %s.",
-                 paste0("'", rows[is.na(position)][1:min(3, sum(is.na(position)))], "'",
+                 paste0("'", utils::head(rows[is.na(position)], 3), "'",
                         collapse = ", ")), call. = FALSE)
   }
   values <- values[position, , drop = FALSE]

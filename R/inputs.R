@@ -21,10 +21,11 @@ as_count_matrix <- function(x, name, what = "sample", assay = NULL) {
     x <- data_frame_matrix(x, name)
   }
   if (!is.matrix(x) || !(is.numeric(x) || is.logical(x) && all(is.na(x)))) {
-    stop(sprintf(paste0(
+    text <- sprintf(paste0(
       "%s is a %s; expected a numeric matrix (or a data.frame or SummarizedExperiment) with ",
       "mutation types as rows (rownames) and %ss as columns."),
-      name, describe_class(x), what), call. = FALSE)
+      name, describe_class(x), what)
+    stop(text, call. = FALSE)
   }
   storage.mode(x) <- "double"
   check_labels(x, name, what)
@@ -113,20 +114,22 @@ check_labels <- function(x, name, what) {
   rows <- kind_of(rownames(x))
   columns <- kind_of(colnames(x))
   if (is.null(rows) && !is.null(columns)) {
-    stop(sprintf(paste0(
+    text <- sprintf(paste0(
       "%s has %ss as rows and mutation types as columns (%d x %d, column names such as '%s'); ",
       "expected mutation types as rows: pass t(%s)."),
-      name, what, nrow(x), ncol(x), colnames(x)[1], name), call. = FALSE)
+      name, what, nrow(x), ncol(x), colnames(x)[1], name)
+    stop(text, call. = FALSE)
   }
   if (is.null(rownames(x))) {
     stop(sprintf("%s has no rownames; expected mutation-type labels such as 'A[C>A]A' as rownames.",
                  name), call. = FALSE)
   }
   if (is.null(rows)) {
-    stop(sprintf(paste0(
+    text <- sprintf(paste0(
       "%s's rownames (%s) are not mutation types; expected labels such as 'A[C>A]A' (SBS96), ",
       "'AC>CA' (DBS78) or '1:Del:C:0' (ID83) as rownames."),
-      name, paste0("'", utils::head(rownames(x), 3), "'", collapse = ", ")), call. = FALSE)
+      name, paste0("'", utils::head(rownames(x), 3), "'", collapse = ", "))
+    stop(text, call. = FALSE)
   }
   if (is.null(colnames(x))) {
     stop(sprintf("%s has no column names; expected one name per %s.", name, what), call. = FALSE)

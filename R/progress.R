@@ -46,23 +46,24 @@ progress_message <- function(line, report) {
 # - "stages": one message per new bar description (e.g. each model of a comparison).
 progress_reporter <- function(mode = c("ranks", "stages"), ranks = NULL, nrun = NULL) {
   mode <- match.arg(mode)
-  done <- 0
-  last <- ""
+  said <- new.env(parent = emptyenv())
+  said$ranks <- 0
+  said$stage <- ""
   function(description, n, total) {
     if (mode == "ranks") {
       finished <- min(floor(n / nrun), length(ranks))
-      if (finished <= done) {
+      if (finished <= said$ranks) {
         return(NULL)
       }
-      new <- ranks[(done + 1):finished]
-      done <<- finished
+      new <- ranks[seq(said$ranks + 1, finished)]
+      said$ranks <- finished
       return(sprintf("rank %s fitted (%d of %d ranks)", paste(new, collapse = ", "), finished,
                      length(ranks)))
     }
-    if (identical(description, last)) {
+    if (identical(description, said$stage)) {
       return(NULL)
     }
-    last <<- description
+    said$stage <- description
     sprintf("fitting %s", description)
   }
 }

@@ -100,9 +100,10 @@ folder_kind <- function(dir, kind) {
       return(present)
     }
     if (length(present) == 0) {
-      stop(sprintf(paste0(
+      text <- sprintf(paste0(
         "dir = \"%s\" holds no SBS96/, DBS78/ or ID83/ folder with All_solutions_stat.csv; ",
-        "expected the output folder of sigfactor or SigProfilerExtractor."), dir), call. = FALSE)
+        "expected the output folder of sigfactor or SigProfilerExtractor."), dir)
+      stop(text, call. = FALSE)
     }
     stop(sprintf("dir = \"%s\" holds results for %s; pass kind = one of them.", dir,
                  paste0("\"", present, "\"", collapse = " and ")), call. = FALSE)

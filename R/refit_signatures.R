@@ -61,10 +61,10 @@ label_rows <- function(x, name) {
   }
   kind <- c("96" = "SBS96", "78" = "DBS78", "83" = "ID83")[as.character(nrow(x))]
   if (is.na(kind)) {
-    stop(sprintf(paste0(
+    text <- sprintf(paste0(
       "%s has no rownames and %d rows; expected mutation-type rownames, or 96, 78 or 83 rows ",
-      "in MutationalPatterns' order (as get_known_signatures() gives them)."), name, nrow(x)),
-      call. = FALSE)
+      "in MutationalPatterns' order (as get_known_signatures() gives them)."), name, nrow(x))
+    stop(text, call. = FALSE)
   }
   rownames(x) <- mutation_types(kind)
   x

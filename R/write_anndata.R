@@ -129,9 +129,9 @@ column_to_py <- function(v, pandas) {
 # The extraction `result` in varm, obsm and uns, laid out as the engine's write_anndata does.
 store_extraction <- function(adata, result, key, counts) {
   if (!is.list(result) || !all(c("signatures", "contribution") %in% names(result))) {
-    stop(sprintf(paste0("result = %s is not valid; expected an extraction from ",
-                        "denovo_signatures() or read_extraction()."), shown(result)),
-         call. = FALSE)
+    text <- sprintf(paste0("result = %s is not valid; expected an extraction from ",
+                           "denovo_signatures() or read_extraction()."), shown(result))
+    stop(text, call. = FALSE)
   }
   signatures <- as_count_matrix(result$signatures, "result$signatures", what = "signature")
   frame <- to_engine(signatures)

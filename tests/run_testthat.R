@@ -1,4 +1,5 @@
-# Run the R package's testthat tests against the source tree (scripts/test.sh calls this).
+# Run the R package's testthat tests against the source tree, for a quick run while developing
+# (scripts/test.sh runs them inside R CMD check instead: scripts/check_r.sh).
 #
 # Loads the package from the source with pkgload when it is installed, otherwise installs it
 # into a temporary library with R CMD INSTALL, runs tests/testthat, prints a last line
