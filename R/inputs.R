@@ -22,9 +22,9 @@ as_count_matrix <- function(x, name, what = "sample", assay = NULL) {
   }
   if (!is.matrix(x) || !(is.numeric(x) || is.logical(x) && all(is.na(x)))) {
     text <- sprintf(paste0(
-      "%s is a %s; expected a numeric matrix (or a data.frame or SummarizedExperiment) with ",
+      "%s %s; expected a numeric matrix (or a data.frame or SummarizedExperiment) with ",
       "mutation types as rows (rownames) and %ss as columns."),
-      name, describe_class(x), what)
+      name, if (is.null(x)) "is NULL" else paste("is a", describe_class(x)), what)
     stop(text, call. = FALSE)
   }
   storage.mode(x) <- "double"
@@ -41,7 +41,7 @@ describe_class <- function(x) {
   if (is.atomic(x) && !is.null(x)) {
     return(paste(if (is.double(x)) "numeric" else typeof(x), "vector"))
   }
-  if (is.null(x)) "NULL" else paste(class(x), collapse = "/")
+  paste(class(x), collapse = "/")
 }
 
 # The counts of a SummarizedExperiment: assay `assay` (a name or a number, the first when NULL)
