@@ -93,6 +93,9 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     p.add_argument("--no-resample", action="store_true", help="fit the catalogue itself, not resamples")
     p.add_argument("--normalization", default="gmm", choices=("gmm", "log2", "none"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rank-rule", default="sigprofiler", choices=("sigprofiler", "bcv", "bic"),
+                   help="rule choosing the rank: SigProfilerExtractor's stability rule, bi-cross-validation "
+                        "or Poisson BIC; every rule's evidence is in the table (default: sigprofiler)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--reference", default=None, metavar="NAME|FILE",
                    help="reference signatures (default: COSMIC v3.4 GRCh37 of the catalogue's kind)")
@@ -158,7 +161,8 @@ def _extract_kwargs(args) -> dict:
     loss = args.loss or ("frobenius" if args.model == "convex" else "kl")
     kwargs = dict(ranks=[args.rank] if args.rank is not None else args.ranks, model=args.model, loss=loss,
                   n_restarts=args.restarts, resample=not args.no_resample, normalization=args.normalization,
-                  seed=args.seed, device=args.device, reference=args.reference, progress=not args.quiet)
+                  seed=args.seed, device=args.device, reference=args.reference, progress=not args.quiet,
+                  rank_rule=args.rank_rule)
     if args.max_iter is not None:
         kwargs["max_iter"] = args.max_iter
     if args.threads is not None:

@@ -107,14 +107,19 @@ def plot_signature(signature: pd.Series, *, title: str | None = None, ax=None):
 
 
 def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank selection"):
-    """Average and minimum stability and mean sample cosine distance against the rank.
+    """Every rank rule's evidence against the rank.
 
-    ``stats`` is :attr:`ExtractionResult.stats` (index: rank). The chosen rank is shaded and
-    the 0.8 / 0.2 stability thresholds are drawn.
+    ``stats`` is :attr:`ExtractionResult.stats` (index: rank). The top panel holds
+    SigProfilerExtractor's evidence: average and minimum stability (with the 0.8 / 0.2
+    thresholds) and the mean sample cosine distance. When ``stats`` has the columns of
+    :mod:`sigfactor.rank_rules`, a lower panel shows the bi-cross-validation held-out error
+    (mean over folds, one standard error as bars) and the Poisson BIC, and marks the rank each
+    rule would choose (``chosen_by_<rule>``). The chosen rank is shaded in both panels.
     """
     ranks = np.asarray(stats.index, dtype=int)
-    fig = _figure((8, 4.5))
-    ax1 = fig.add_subplot()
+    rules = "bcv_error" in stats.columns
+    fig = _figure((8, 7.5) if rules else (8, 4.5))
+    ax1 = fig.add_subplot(2, 1, 1) if rules else fig.add_subplot()
     ax1.plot(ranks, stats["avg_stability"], "s-.", color="tab:blue", label="Average stability")
     ax1.plot(ranks, stats["min_stability"], "v:", color="tab:cyan", label="Minimum stability")
     ax1.axhline(0.8, color="tab:blue", lw=0.6, ls="--")
@@ -129,7 +134,24 @@ def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank 
     lines = ax1.get_lines()[:2] + ax2.get_lines()
     ax1.legend(lines, [line.get_label() for line in lines], loc="best", fontsize=8)
     ax1.set_title(f"{title} (chosen: {chosen})")
-    fig.subplots_adjust(left=0.1, right=0.88, bottom=0.12, top=0.9)  # fixed: no measuring draw
+    if not rules:
+        fig.subplots_adjust(left=0.1, right=0.88, bottom=0.12, top=0.9)  # fixed: no measuring draw
+        return fig
+    ax3 = fig.add_subplot(2, 1, 2, sharex=ax1)
+    ax3.errorbar(ranks, stats["bcv_error"], yerr=stats["bcv_se"], fmt="D-", color="tab:green", capsize=3,
+                 label="BCV held-out error (mean +- SE)")
+    ax3.set_xlabel("Number of signatures")
+    ax3.set_ylabel("Held-out error per entry", color="tab:green")
+    ax4 = ax3.twinx()
+    ax4.plot(ranks, stats["bic"], "^--", color="tab:purple", label="Poisson BIC")
+    ax4.set_ylabel("Poisson BIC", color="tab:purple")
+    ax3.axvspan(chosen - 0.2, chosen + 0.2, alpha=0.2, color="#696969")
+    picks = [f"{rule} {int(stats.index[stats[f'chosen_by_{rule}']][0])}" for rule in ("sigprofiler", "bcv", "bic")
+             if f"chosen_by_{rule}" in stats.columns and stats[f"chosen_by_{rule}"].any()]
+    ax3.set_title("Each rule's choice: " + ", ".join(picks), fontsize=9)
+    handles = [ax3.get_legend_handles_labels(), ax4.get_legend_handles_labels()]
+    ax3.legend(handles[0][0] + handles[1][0], handles[0][1] + handles[1][1], loc="best", fontsize=8)
+    fig.subplots_adjust(left=0.1, right=0.86, bottom=0.07, top=0.95, hspace=0.3)
     return fig
 
 
