@@ -12,7 +12,9 @@
 3. consensus signatures and stability (:mod:`sigfactor.consensus`);
 4. exposures refitted to the real counts (:mod:`sigfactor.refit`) and per-sample errors
    (:func:`sample_statistics`);
-5. rank selection (:mod:`sigfactor.selection`);
+5. rank selection (:mod:`sigfactor.selection`, SigProfilerExtractor's rule, by default; or
+   bi-cross-validation or the Poisson BIC, :mod:`sigfactor.rank_rules`; every rule's evidence is
+   in the rank table);
 6. COSMIC matching and decomposition (:mod:`sigfactor.matching`, :mod:`sigfactor.decompose`).
 
 Choices, and where they differ from SigProfilerExtractor 1.4:
@@ -130,7 +132,9 @@ class ExtractionResult:
         The chosen rank.
     stats : pandas.DataFrame
         One row per rank fitted: stabilities, errors, selection columns (``stable``,
-        ``considered``, ``p_value``, ``chosen``), convergence and timing, and the sweep's
+        ``considered``, ``p_value``; ``bcv_error``, ``bcv_se``, ``bic``; ``chosen_by_<rule>``
+        for each of :data:`sigfactor.rank_rules.RANK_RULES`; ``chosen``, the choice of
+        ``rank_rule``), convergence and timing, and the sweep's
         (``unstable_in_a_row``: unstable ranks in a row ending at this rank, counted once a rank
         was stable; ``sweep_stopped``: the rank after which ``stop_after_unstable`` stopped it).
     selection_reason : str
@@ -728,8 +732,9 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
 
     Notes
     -----
-    Rank selection follows SigProfilerExtractor (:mod:`sigfactor.selection`); the table
-    ``result.stats`` shows the evidence. For a fixed seed the result is reproducible on one
+    Rank selection follows SigProfilerExtractor (:mod:`sigfactor.selection`) unless
+    ``rank_rule`` names another rule (:mod:`sigfactor.rank_rules`); the table ``result.stats``
+    shows every rule's evidence. For a fixed seed the result is reproducible on one
     device; exposures are refitted to the real (not normalised) counts.
     """
     started = time.perf_counter()
