@@ -155,11 +155,14 @@ as_text <- function(x) {
 
 # R -> engine: a checked count matrix (from as_count_matrix()), mutation types as rows, becomes
 # a labelled pandas DataFrame with the same orientation (the engine finds the channel labels
-# and matches rows by label).
+# and matches rows by label). Whole numbers go as 64-bit integers, as the engine reads counts
+# from files (so the catalogues it writes back, e.g. Samples.txt, are the command line's), other
+# values as doubles; the engine computes in floating point either way.
 to_engine <- function(x) {
   pandas <- reticulate::import("pandas", convert = FALSE)
+  whole <- all(x == round(x)) && all(abs(x) < 2^53)
   pandas$DataFrame(
-    reticulate::np_array(unname(x), dtype = "float64"),
+    reticulate::np_array(unname(x), dtype = if (whole) "int64" else "float64"),
     index = reticulate::r_to_py(as.list(rownames(x))),
     columns = reticulate::r_to_py(as.list(colnames(x)))
   )

@@ -92,6 +92,22 @@ test_that("R writes the same AnnData fields as the command line's result.h5ad", 
                    strings(theirs$uns[["sigfactor"]][["stats"]]$columns))
 })
 
+test_that("denovo_signatures(out =) writes the command line's folder, table for table", {
+  skip_if_no_engine()
+  e <- extraction()
+  out <- tempfile("r-folder-")
+  suppressWarnings(denovo_signatures(e$mm, ranks = 2:3, nrun = 5, seed = 3, max_iter = 300,
+                                     verbose = FALSE, out = out, plots = FALSE))
+  ours <- sort(list.files(file.path(out, "SBS96"), recursive = TRUE))
+  theirs <- sort(list.files(file.path(e$cli, "SBS96"), recursive = TRUE))
+  expect_identical(ours, theirs)
+  expect_true(length(ours) >= 10)
+  # Same seed, same engine: every table is the same file, byte for byte.
+  expect_identical(unname(tools::md5sum(file.path(out, "SBS96", ours))),
+                   unname(tools::md5sum(file.path(e$cli, "SBS96", theirs))))
+  expect_true(file.exists(file.path(out, "result.h5ad")))
+})
+
 test_that("R reads the command line's result.h5ad with rhdf5 into a SummarizedExperiment", {
   skip_if_no_engine()
   e <- extraction()
