@@ -59,8 +59,11 @@ if command -v R >/dev/null 2>&1 && [ "${SIGFACTOR_SKIP_R:-0}" != "1" ]; then
   # RETICULATE_PYTHON; an existing environment of that name is left alone.
   venvs="${WORKON_HOME:-$HOME/.virtualenvs}"
   if [ ! -e "$venvs/r-sigfactor" ] && [ ! -L "$venvs/r-sigfactor" ]; then
-    mkdir -p "$venvs" && ln -s "$PWD/.venv" "$venvs/r-sigfactor"
-    echo "setup: linked $venvs/r-sigfactor to .venv (the R package's default engine environment)"
+    if mkdir -p "$venvs" 2>/dev/null && ln -s "$PWD/.venv" "$venvs/r-sigfactor" 2>/dev/null; then
+      echo "setup: linked $venvs/r-sigfactor to .venv (the R package's default engine environment)"
+    else
+      echo "setup: could not link $venvs/r-sigfactor to .venv; set RETICULATE_PYTHON=$PWD/.venv/bin/python for R"
+    fi
   fi
 fi
 echo "setup: ready ($(.venv/bin/python -c 'import sigfactor, torch; print("sigfactor", sigfactor.__version__, "torch", torch.__version__)'))"
