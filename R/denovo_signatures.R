@@ -25,8 +25,17 @@
 #' @param ranks The numbers of signatures to try (whole numbers, at most the number of samples
 #'   and of mutation types), e.g. \code{1:10}; one number fits that rank without selection.
 #' @param nrun Restarts per rank (SigProfilerExtractor's NMF replicates), fitted as one batch.
+#' @param model \code{"nmf"} (multiplicative updates), \code{"convex"} (convex NMF),
+#'   \code{"aenmf"} (AE-NMF) or \code{"mvnmf"} (minimum-volume NMF).
 #' @param loss \code{"kl"} (generalized Kullback-Leibler, the default) or \code{"frobenius"};
 #'   convex NMF takes \code{"frobenius"} only, which is then the default.
+#' @param rank_rule Which rule chooses the rank: \code{"sigprofiler"} (SigProfilerExtractor's
+#'   stability and Wilcoxon rule, the default), \code{"bcv"} (bi-cross-validation of held-out
+#'   error, the smallest rank within one standard error of the minimum) or \code{"bic"} (the
+#'   Poisson BIC). Every rule's per-rank quantities are in \code{stats} whichever chooses.
+#' @param stop_after_unstable \code{NULL}, or a number of ranks: once a rank was stable, stop
+#'   trying higher ranks after this many unstable ranks in a row (the ranks not fitted are
+#'   left out of \code{stats}).
 #' @param seed The one non-negative whole number every random draw flows from (resampling and
 #'   initial values); recorded in the result.
 #' @param resample Fit each restart to its own multinomial resample of the catalogue (each
@@ -96,13 +105,15 @@
 #' }
 #' @export
 denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
-                              model = c("nmf", "convex", "aenmf"), loss = c("kl", "frobenius"),
+                              model = c("nmf", "convex", "aenmf", "mvnmf"),
+                              loss = c("kl", "frobenius"), rank_rule = c("sigprofiler", "bcv", "bic"),
                               seed = 0, resample = TRUE, normalization = c("gmm", "log2", "none"),
                               reference = NULL, device = "auto", threads = NULL,
                               refit_loss = c("frobenius", "kl"), max_iter = 10000, tol = 1e-6,
-                              verbose = TRUE, out = NULL, force = FALSE, plots = TRUE,
-                              assay = NULL) {
+                              stop_after_unstable = NULL, verbose = TRUE, out = NULL,
+                              force = FALSE, plots = TRUE, assay = NULL) {
   model <- match_choice(model)
+  rank_rule <- match_choice(rank_rule)
   loss <- if (missing(loss) && model == "convex") "frobenius" else match_choice(loss)
   normalization <- match_choice(normalization)
   refit_loss <- match_choice(refit_loss)
@@ -124,7 +135,9 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
       normalization = normalization, seed = as_py_int(seed), device = device,
       reference = reference_to_engine(reference), progress = progress, refit_loss = refit_loss,
       max_iter = as_py_int(max_iter), tol = tol,
-      threads = if (is.null(threads)) NULL else as_py_int(threads),
+      threads = if (is.null(threads)) NULL else as_py_int(threads), rank_rule = rank_rule,
+      stop_after_unstable = if (is.null(stop_after_unstable)) NULL else
+        as_py_int(stop_after_unstable),
       names = names
     )
   }, report = progress_reporter("ranks", ranks = ranks, nrun = nrun))

@@ -16,7 +16,8 @@
 #' @param rank Number of signatures, a whole number between 1 and the smaller of the numbers
 #'   of samples and mutation types.
 #' @param model \code{"nmf"} (multiplicative updates), \code{"convex"} (convex NMF, Ding, Li
-#'   and Jordan 2010) or \code{"aenmf"} (the linear autoencoder of Egendal et al. 2025).
+#'   and Jordan 2010), \code{"aenmf"} (the linear autoencoder of Egendal et al. 2025) or
+#'   \code{"mvnmf"} (minimum-volume NMF, signatures on the simplex).
 #' @param loss \code{"kl"} (generalized Kullback-Leibler, Poisson; the default, as
 #'   MutationalPatterns' \code{"brunet"} NMF) or \code{"frobenius"} (squared error). Convex NMF
 #'   takes \code{"frobenius"} only, which is then the default. (The Python engine's
@@ -66,7 +67,7 @@
 #'   res$signatures[1:3, ]
 #' }
 #' @export
-factorize_signatures <- function(mut_matrix, rank, model = c("nmf", "convex", "aenmf"),
+factorize_signatures <- function(mut_matrix, rank, model = c("nmf", "convex", "aenmf", "mvnmf"),
                                  loss = c("kl", "frobenius"), constraint = NULL,
                                  n_restarts = 10, max_iter = 10000, tol = 1e-6, seed = 0,
                                  device = "auto", progress = interactive(), threads = NULL,

@@ -154,6 +154,21 @@ test_that("a data.frame, a SummarizedExperiment or shuffled rows give the same e
   expect_identical(shuffled$reconstructed, res$reconstructed)
 })
 
+test_that("rank_rule and stop_after_unstable reach the engine", {
+  skip_if_no_engine()
+  mm <- breast21()
+  bic <- quick_denovo(mm, ranks = 1:4, rank_rule = "bic")
+  # The BIC rule's choice is the rank with the smallest BIC in the table (computed here).
+  expect_identical(bic$rank, bic$stats$rank[which.min(bic$stats$bic)])
+  expect_match(bic$selection_reason, "BIC")
+  expect_identical(bic$settings$arguments$rank_rule, "bic")
+  expect_error(quick_denovo(mm, rank_rule = "aic"),
+               "rank_rule = \"aic\" is not valid; expected one of \"sigprofiler\", \"bcv\", \"bic\".",
+               fixed = TRUE)
+  expect_error(quick_denovo(mm, stop_after_unstable = 0), "stop_after_unstable = 0 is out of range",
+               fixed = TRUE)
+})
+
 test_that("a reference matrix, such as get_known_signatures(), serves the COSMIC decomposition", {
   skip_if_no_engine()
   mm <- breast21()

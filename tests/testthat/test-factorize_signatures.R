@@ -153,6 +153,9 @@ test_that("convex NMF and AE-NMF run through the same interface", {
   expect_identical(aenmf$settings$loss, "kl")
   expect_identical(aenmf$settings$constraint, "pg")
   expect_identical(dimnames(aenmf$reconstructed), dimnames(mm))
+  mvnmf <- quick_fit(mm, model = "mvnmf", loss = "kl")
+  expect_identical(mvnmf$settings$model, "mvnmf")
+  expect_equal(unname(colSums(mvnmf$signatures)), c(1, 1), tolerance = 1e-5)
 })
 
 test_that("R's default loss is KL, as MutationalPatterns' brunet; Frobenius for convex NMF", {
@@ -194,7 +197,7 @@ test_that("bad input gives plain errors naming the argument", {
                "mut_matrix has 1 negative value(s), first -1 in sample 'colon1', mutation type 'C[C>A]A'",
                fixed = TRUE)
   expect_error(factorize_signatures(mm, rank = 2, model = "pca"),
-               "model = \"pca\" is not valid; expected one of \"nmf\", \"convex\", \"aenmf\".",
+               "model = \"pca\" is not valid; expected one of \"nmf\", \"convex\", \"aenmf\", \"mvnmf\".",
                fixed = TRUE)
   expect_error(factorize_signatures(mm, rank = 2, loss = "poisson"),
                "loss = \"poisson\" is not valid", fixed = TRUE)
