@@ -1,0 +1,224 @@
+"""Benchmark (not a test): accuracy of extraction on catalogues with known signatures.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_accuracy.py [--sets clock flat apobec few ...]
+        [--ranks-around 2] [--restarts 20] [--models nmf mvnmf] [--spe-sets few]
+        [--spe-replicates 10] [--no-spe] [--seed 0] [--out benchmarks/results/bench_accuracy]
+
+Sets (:data:`SETS`)
+-------------------
+``syn.3.5.40.abst``, ``syn.2.7a.7b.abst``
+    SynSigGen ground truth (Alexandrov et al. 2020; :func:`sigfactor.datasets.synthetic`):
+    noiseless catalogues of 1,000 samples (see ``/work/shared/data/PROVENANCE.md``).
+Generated here (:func:`generate`, seeded by ``--seed`` and the set's name)
+    COSMIC v3.4 GRCh37 signatures (exome-normalised for exomes); each sample carries each
+    signature with a set-specific probability (at least one), Dirichlet(1) weights among the
+    ones it carries, and a log-normal total; counts are negative-binomial (a Poisson count of
+    a gamma-distributed mean, dispersion ``size`` per set: variance ``mu + mu**2 / size``):
+    ``few`` (20 genomes, 4 signatures), ``many`` (400 genomes, 8), ``exome_low`` (150 exomes,
+    about 60 mutations each, 4 with SBS7a), ``hypermutators`` (80 genomes, 5 of them with 30x the
+    mutations, POLE SBS10a/b among 5), ``flat`` (100 genomes, SBS3 + SBS5 + SBS40a), ``clock``
+    (60 genomes, SBS1 + SBS5), ``apobec`` (60 genomes, SBS1 + SBS2 + SBS5 + SBS13), ``big15``
+    (600 genomes, 15 signatures).
+
+Methods
+-------
+``<model> <rule>``: ``sigfactor.extract`` with ``model`` (``nmf``: KL NMF, the default;
+``mvnmf``: minimum-volume NMF) over the ranks ``truth - r .. truth + r`` (``--ranks-around``);
+one extraction per model serves every rank rule (:mod:`sigfactor.rank_rules`: every rule's
+evidence is computed in every run), each rule scored at the rank it chooses. ``time_s`` is the
+extraction's, shared by its rules. ``SPE``: SigProfilerExtractor 1.4.1 (``.spe-venv``,
+:func:`spe_side.run_spe`) on the sets named by ``--spe-sets``, same ranks, ``--spe-replicates``
+replicates; its exposures are refitted here by NNLS to its signatures.
+
+Scores per set and method
+-------------------------
+``rank`` (chosen) against ``truth``; signatures matched one-to-one to the true ones (Hungarian,
+:func:`sigfactor.matching.match_signatures`), a match counting when its cosine is >= 0.9:
+``precision`` (matches / signatures found), ``recall`` (matches / true signatures), ``f1``;
+``cosine``: mean cosine of the one-to-one matches (all of them, whatever their cosine);
+``exposure_error``: sum over samples of ``|found - true|`` over the matched signatures, plus the
+true exposures of unmatched true signatures and the found exposures of unmatched found ones,
+divided by the total true exposure (0 is perfect, 1 as bad as finding nothing).
+
+Writes ``<out>.md`` (the table) and ``<out>.json`` (every row, the command and settings).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sigfactor import datasets, reference
+from sigfactor.extract import extract
+from sigfactor.matching import match_signatures
+from sigfactor.rank_rules import RANK_RULES
+from sigfactor.refit import nnls
+
+HERE = Path(__file__).resolve().parent
+MATCH = 0.9
+"""Cosine at which a found signature counts as the true one it is matched to."""
+
+GENERATED = {
+    # name: signatures, samples, median total, presence probability, NB size, exome, hypermutators
+    "few": (["SBS1", "SBS2", "SBS5", "SBS13"], 20, 4000, 0.7, 30.0, False, 0),
+    "many": (["SBS1", "SBS2", "SBS3", "SBS5", "SBS13", "SBS17b", "SBS18", "SBS40a"], 400, 5000, 0.4, 30.0,
+             False, 0),
+    "exome_low": (["SBS1", "SBS5", "SBS7a", "SBS4"], 150, 60, 0.5, 30.0, True, 0),
+    "hypermutators": (["SBS1", "SBS5", "SBS10a", "SBS10b", "SBS18"], 80, 3000, 0.5, 30.0, False, 5),
+    "flat": (["SBS3", "SBS5", "SBS40a"], 100, 5000, 0.8, 30.0, False, 0),
+    "clock": (["SBS1", "SBS5"], 60, 3000, 1.0, 30.0, False, 0),
+    "apobec": (["SBS1", "SBS2", "SBS5", "SBS13"], 60, 4000, 0.7, 30.0, False, 0),
+    "big15": (["SBS1", "SBS2", "SBS3", "SBS4", "SBS5", "SBS6", "SBS7a", "SBS8", "SBS9", "SBS10a", "SBS12",
+               "SBS13", "SBS17b", "SBS18", "SBS40a"], 600, 5000, 0.3, 30.0, False, 0),
+}
+SYNSIGGEN = ("syn.3.5.40.abst", "syn.2.7a.7b.abst")
+SETS = SYNSIGGEN + tuple(GENERATED)
+
+
+def generate(name: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A generated set: counts (channels x samples), true signatures (channels x k) and true
+    exposures (samples x k, the gamma-Poisson means' split by signature)."""
+    names, n, total, presence, size, exome, hyper = GENERATED[name]
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    S = reference.cosmic(exome=exome)[names]
+    S = S / S.sum(axis=0)
+    k = len(names)
+    carried = rng.random((n, k)) < presence
+    carried[np.arange(n), rng.integers(0, k, n)] |= ~carried.any(axis=1)
+    if hyper:                              # the hypermutators carry the POLE signatures
+        pole = [i for i, s in enumerate(names) if s.startswith("SBS10")]
+        carried[:hyper, pole] = True
+    weights = np.where(carried, rng.dirichlet(np.ones(k), size=n), 0.0)
+    weights /= weights.sum(axis=1, keepdims=True)
+    totals = rng.lognormal(np.log(total), 0.5, size=n)
+    totals[:hyper] *= 30
+    E = weights * totals[:, None]                                    # samples x k
+    mu = S.to_numpy() @ E.T                                           # channels x samples
+    counts = rng.poisson(rng.gamma(size, mu / size))
+    samples = [f"{name}_{i}" for i in range(n)]
+    return (pd.DataFrame(counts, index=S.index, columns=samples), S,
+            pd.DataFrame(E, index=samples, columns=names))
+
+
+def load(name: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Counts (channels x samples), true signatures and true exposures of a set."""
+    if name in SYNSIGGEN:
+        data = datasets.synthetic(name)
+        counts = pd.DataFrame(np.asarray(data.catalogue.counts).T, index=data.catalogue.channels,
+                              columns=data.catalogue.samples)
+        return counts, data.signatures.loc[counts.index], data.exposures
+    return generate(name, seed)
+
+
+def score(found: pd.DataFrame, exposures: pd.DataFrame, truth: pd.DataFrame, true_exp: pd.DataFrame) -> dict:
+    """Precision, recall, F1, mean matched cosine and exposure error of one solution."""
+    m = match_signatures(found, truth)
+    paired = m[m["match"] != ""]
+    hits = paired[paired["cosine"] >= MATCH]
+    precision, recall = len(hits) / found.shape[1], len(hits) / truth.shape[1]
+    f1 = 0.0 if not len(hits) else 2 * precision * recall / (precision + recall)
+    exposures = exposures.loc[true_exp.index]
+    err = 0.0
+    for _, row in hits.iterrows():
+        err += float(np.abs(exposures[row["signature"]] - true_exp[row["match"]]).sum())
+    err += float(true_exp.drop(columns=list(hits["match"])).to_numpy().sum())
+    err += float(exposures.drop(columns=list(hits["signature"])).to_numpy().sum())
+    return {"precision": precision, "recall": recall, "f1": f1, "cosine": float(paired["cosine"].mean()),
+            "exposure_error": err / float(true_exp.to_numpy().sum())}
+
+
+def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed) -> list[dict]:
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = extract(counts.T, ranks=ranks, model=model, n_restarts=restarts, seed=seed, progress=False)
+    seconds = time.perf_counter() - started
+    rows = []
+    for rule in RANK_RULES:
+        k = int(result.stats.index[result.stats[f"chosen_by_{rule}"]][0])
+        sol = result.solutions[k]
+        rows.append({"method": f"{model} {rule}", "rank": k, **score(sol.signatures, sol.exposures, truth, true_exp),
+                     "time_s": seconds, "rank_rules_s": result.settings["timings"]["rank_rules_s"]})
+    return rows
+
+
+def run_spe_set(name, counts, truth, true_exp, ranks, replicates, seed, out) -> dict:
+    sys.path.insert(0, str(HERE))
+    from spe_side import run_spe
+
+    from sigfactor.catalogue import write_catalogue, as_catalogue
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        path = Path(tmp) / f"{name}.txt"
+        write_catalogue(as_catalogue(counts.T), path)
+        run = run_spe(path, ranks=(min(ranks), max(ranks)), replicates=replicates, seed=seed,
+                      out_dir=Path(tmp) / "spe", progress=False)
+    sigs = run["signatures"].loc[counts.index]
+    exp = pd.DataFrame(nnls(sigs.to_numpy(float), counts.to_numpy(float)).T, index=counts.columns,
+                       columns=sigs.columns)
+    return {"method": "SPE", "rank": int(run["chosen_rank"]), **score(sigs, exp, truth, true_exp),
+            "time_s": run["wall_s"], "rank_rules_s": float("nan")}
+
+
+def markdown(rows: pd.DataFrame) -> str:
+    cols = ["set", "truth", "method", "rank", "precision", "recall", "f1", "cosine", "exposure_error", "time_s"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in rows[cols].iterrows():
+        cells = [f"{v:.3f}" if isinstance(v, float) and c not in ("time_s",) else
+                 (f"{v:.0f}" if c == "time_s" else str(v)) for c, v in r.items()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
+    parser.add_argument("--ranks-around", type=int, default=2, metavar="R",
+                        help="ranks truth - R .. truth + R (at least 1; default 2)")
+    parser.add_argument("--restarts", type=int, default=20)
+    parser.add_argument("--models", nargs="+", default=["nmf", "mvnmf"], choices=("nmf", "mvnmf"))
+    parser.add_argument("--spe-sets", nargs="*", default=["few", "clock"], choices=SETS)
+    parser.add_argument("--spe-replicates", type=int, default=10)
+    parser.add_argument("--no-spe", action="store_true", help="skip SigProfilerExtractor")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(HERE / "results" / "bench_accuracy"), metavar="STEM")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in args.sets:
+        counts, truth, true_exp = load(name, args.seed)
+        k = truth.shape[1]
+        ranks = list(range(max(1, k - args.ranks_around), k + args.ranks_around + 1))
+        for model in args.models:
+            for row in run_sigfactor(counts, truth, true_exp, ranks, model, args.restarts, args.seed):
+                rows.append({"set": name, "truth": k, "samples": counts.shape[1], **row})
+                print(rows[-1], flush=True)
+        if not args.no_spe and name in args.spe_sets:
+            rows.append({"set": name, "truth": k, "samples": counts.shape[1],
+                         **run_spe_set(name, counts, truth, true_exp, ranks, args.spe_replicates, args.seed, out)})
+            print(rows[-1], flush=True)
+        write(out, rows, args, argv)           # after every set: a run cut short keeps what it did
+    print(markdown(pd.DataFrame(rows)))
+
+
+def write(out: Path, rows: list, args, argv) -> None:
+    """``<out>.md`` (the table) and ``<out>.json`` (rows, command, settings)."""
+    out.with_suffix(".md").write_text(markdown(pd.DataFrame(rows)))
+    out.with_suffix(".json").write_text(json.dumps(
+        {"command": " ".join(["benchmarks/bench_accuracy.py"] + (sys.argv[1:] if argv is None else list(argv))),
+         "settings": vars(args), "rows": rows}, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
