@@ -593,11 +593,18 @@ def _rank_table(solutions: dict, counts_cs: np.ndarray) -> pd.DataFrame:
 
 def _bcv_fitter(engine: dict):
     """``fit(D, rank, seed) -> W``: the best of :data:`sigfactor.rank_rules.BCV_RESTARTS`
-    restarts of the extraction's model on a training block, in this process."""
+    restarts of the extraction's model on a training block, in this process, with the
+    extraction's stopping rule (restarts that reach ``max_iter`` are not warned about: the
+    warnings are the extraction's)."""
+    import warnings
+
+    from .models._base import ConvergenceWarning
     from .models._restarts import fit_restarts
 
     def fit(D, rank, seed):
-        fitted = fit_restarts(D[None], rank, n_restarts=BCV_RESTARTS, seed=seed, **engine)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = fit_restarts(D[None], rank, n_restarts=BCV_RESTARTS, seed=seed, **engine)
         return fitted.signatures[fitted.best_index]
 
     return fit
