@@ -5,14 +5,16 @@
 # or NOTE). Offline settings: no CRAN or Bioconductor server is contacted.
 #
 # Built from a copy of the R package's files (the source tree also holds .venv and other large
-# folders that R CMD build would copy before applying .Rbuildignore). The logs stay in
-# build/r-check/ (check.log, sigfactor.Rcheck/). Needs RETICULATE_PYTHON (or the r-sigfactor
-# environment) for the engine; SIGFACTOR_SOURCE is set for the tests that build the engine.
+# folders that R CMD build would copy before applying .Rbuildignore), in a folder of its own
+# under build/ (two runs at once do not meet); it is removed after a clean check and kept, with
+# check.log and sigfactor.Rcheck/, after a failed one. Needs RETICULATE_PYTHON (or the
+# r-sigfactor environment) for the engine; SIGFACTOR_SOURCE is set for the tests that build
+# the engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-work="$root/build/r-check"
-rm -rf "$work"
+mkdir -p "$root/build"
+work=$(mktemp -d "$root/build/r-check.XXXXXX")
 mkdir -p "$work/sigfactor"
 cp -r DESCRIPTION NAMESPACE LICENSE NEWS.md .Rbuildignore R man inst vignettes tests "$work/sigfactor/"
 rm -rf "$work/sigfactor/tests/python"
@@ -35,3 +37,4 @@ if ! grep -q "^Status: OK" check.log; then
   exit 1
 fi
 echo "R CMD check: Status: OK"
+rm -rf "$work"
