@@ -611,37 +611,42 @@ def _bcv_fitter(engine: dict):
 
 
 def _select(rule: str, table: pd.DataFrame, solutions: dict, X_fit: np.ndarray, *, seed: int,
-            engine: dict) -> tuple[pd.DataFrame, int, str, dict]:
+            engine: dict, rules=()) -> tuple[pd.DataFrame, int, str, dict]:
     """Every rule's per-rank evidence beside the rank table, the rank ``rule`` chooses and why.
 
     Adds SigProfilerExtractor's columns (``stable``, ``considered``, ``p_value``), the BCV and
-    BIC columns of :mod:`sigfactor.rank_rules`, ``chosen_by_<rule>`` for each rule and
-    ``chosen`` (the rule's choice); stores each rank's BCV folds in its solution.
+    BIC columns of :mod:`sigfactor.rank_rules` for the rules in ``rules`` (and ``rule``),
+    ``chosen_by_<rule>`` for each rule computed and ``chosen`` (the rule's choice); stores each
+    rank's BCV folds in its solution when BCV is computed.
     """
+    rules = set(rules) | {rule}
     spe = select_rank(table["avg_stability"], table["min_stability"],
                       {k: s.sample_stats["L2_Norm_%"].to_numpy() for k, s in solutions.items()})
-    folds = bcv_partition(*X_fit.shape, seed)
-    fit = _bcv_fitter(engine)
-    for k, sol in solutions.items():
-        sol.bcv_folds = bcv_rank(X_fit, k, folds, fit, engine["loss"], seed)
-    bcv_choice, bcv_table, bcv_reason = choose_bcv({k: [f.error for f in s.bcv_folds] for k, s in solutions.items()})
-    bic = pd.Series({k: poisson_bic(X_fit, s.signatures.to_numpy(np.float64),
-                                    refit_kl(s.signatures.to_numpy(np.float64), X_fit))
-                     for k, s in solutions.items()}, name="bic")
-    bic_choice, bic_reason = choose_bic(bic)
-    if rule == "bcv" and bcv_choice is None:
-        raise ValueError(f"rank_rule='bcv' cannot choose: {bcv_reason} Expected ranks up to 2/3 of the samples "
-                         f"({X_fit.shape[1]}) and channels.")
-    choices = {"sigprofiler": spe.rank, "bcv": bcv_choice, "bic": bic_choice}
-    reasons = {"sigprofiler": "SigProfilerExtractor's rule: " + spe.reason, "bcv": bcv_reason, "bic": bic_reason}
-    table = table.join(spe.table[["stable", "considered", "p_value"]]).join(bcv_table[["bcv_error", "bcv_se"]])
-    table["bic"] = bic
+    choices = {"sigprofiler": spe.rank}
+    reasons = {"sigprofiler": "SigProfilerExtractor's rule: " + spe.reason}
+    table = table.join(spe.table[["stable", "considered", "p_value"]])
+    if "bcv" in rules:
+        folds = bcv_partition(*X_fit.shape, seed)
+        fit = _bcv_fitter(engine)
+        for k, sol in solutions.items():
+            sol.bcv_folds = bcv_rank(X_fit, k, folds, fit, engine["loss"], seed)
+        choices["bcv"], bcv_table, reasons["bcv"] = choose_bcv(
+            {k: [f.error for f in s.bcv_folds] for k, s in solutions.items()})
+        if rule == "bcv" and choices["bcv"] is None:
+            raise ValueError(f"rank_rule='bcv' cannot choose: {reasons['bcv']} Expected ranks up to 2/3 of the "
+                             f"samples ({X_fit.shape[1]}) and channels.")
+        table = table.join(bcv_table[["bcv_error", "bcv_se"]])
+    if "bic" in rules:
+        table["bic"] = pd.Series({k: poisson_bic(X_fit, s.signatures.to_numpy(np.float64),
+                                                 refit_kl(s.signatures.to_numpy(np.float64), X_fit))
+                                  for k, s in solutions.items()}, name="bic")
+        choices["bic"], reasons["bic"] = choose_bic(table["bic"])
     for name, k in choices.items():
         table[f"chosen_by_{name}"] = table.index == k
     table["chosen"] = table.index == choices[rule]
     others = "; ".join(f"{name} would choose {'nothing' if k is None else k}"
                        for name, k in choices.items() if name != rule)
-    reason = f"Chosen by rank_rule={rule!r}. {reasons[rule]} Other rules: {others}."
+    reason = f"Chosen by rank_rule={rule!r}. {reasons[rule]}" + (f" Other rules: {others}." if others else "")
     return table, int(choices[rule]), reason, {k: s.bcv_folds for k, s in solutions.items()}
 
 
@@ -651,7 +656,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
             max_iter: int = DEFAULTS["max_iter"], tol: float = DEFAULTS["tol"],
             check_every: int = DEFAULTS["check_every"], dtype="float32", threads: int | None = None,
             scheduler=None, block_size: int | None = None, stop_after_unstable: int | None = None,
-            rank_rule: str = "sigprofiler", key_added: str = "sigfactor") -> ExtractionResult:
+            rank_rule: str = "sigprofiler", compare_rank_rules: bool = False,
+            key_added: str = "sigfactor") -> ExtractionResult:
     """Extract mutational signatures de novo, choosing the number of signatures.
 
     Parameters
@@ -722,11 +728,14 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     rank_rule : {'sigprofiler', 'bcv', 'bic'}
         Which rule chooses the rank (:mod:`sigfactor.rank_rules`): SigProfilerExtractor's
         stability and Wilcoxon rule (default), bi-cross-validation of held-out error (smallest
-        rank within one standard error of the minimum) or the Poisson BIC. Every rule's
-        per-rank quantity is in ``stats`` whichever chooses (``bcv_error``, ``bcv_se``,
-        ``bic``, and ``chosen_by_sigprofiler``, ``chosen_by_bcv``, ``chosen_by_bic``); the
-        BCV fits add about 30 % to the time of ranks 1-10 of the 21 breast genomes (8.9 s
-        to 29.3 s; :mod:`sigfactor.rank_rules`).
+        rank within one standard error of the minimum) or the Poisson BIC. The chosen rule's
+        per-rank quantity is in ``stats`` (``bcv_error`` and ``bcv_se``, or ``bic``) with
+        ``chosen_by_<rule>``; SigProfilerExtractor's columns are always there.
+    compare_rank_rules : bool
+        Compute every rule's evidence, whichever chooses, side by side in ``stats`` and in the
+        rank-selection plot, with what each rule would choose in ``selection_reason``. Off by
+        default because the bi-cross-validation fits add about 30 % to a run (ranks 1-10 of
+        the 21 breast genomes: 8.9 s on 29.3 s; :mod:`sigfactor.rank_rules`).
     key_added : str
         With AnnData input, where results are written: ``adata.varm[f"{key_added}_signatures"]``
         (channels x k), ``adata.obsm[f"{key_added}_exposures"]`` (samples x k) and
@@ -750,6 +759,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     check_choice("normalization", normalization, NORMALIZATIONS)
     check_choice("refit_loss", refit_loss, ("frobenius", "kl"))
     check_choice("rank_rule", rank_rule, RANK_RULES)
+    if not isinstance(compare_rank_rules, (bool, np.bool_)):
+        raise TypeError(f"compare_rank_rules={compare_rank_rules!r} is not valid; expected True or False.")
     check_int("n_restarts", n_restarts, low=1)
     check_int("seed", seed, low=0)
     check_int("max_iter", max_iter, low=1)
@@ -796,8 +807,9 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     # 5. rank selection: every rule's evidence, the chosen rule's rank
     rules_started = time.perf_counter()
     X_fit = fitted_catalogues(counts, 1, None, normalization=normalization, cutoff=cutoff, dtype="float64")[0]
+    evidence = set(RANK_RULES) if compare_rank_rules else {rank_rule}
     table, chosen_rank, reason, bcv = _select(rank_rule, _rank_table(solutions, counts_cs), solutions, X_fit,
-                                              seed=seed, engine=engine)
+                                              seed=seed, engine=engine, rules=evidence)
     rules_seconds = time.perf_counter() - rules_started
     table["unstable_in_a_row"] = pd.Series(sweep["unstable_in_a_row"])
     table["sweep_stopped"] = table.index == sweep["stopped_after"]
@@ -817,7 +829,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
                       "device": str(device), "refit_loss": refit_loss, "max_iter": max_iter, "tol": tol,
                       "check_every": check_every, "dtype": dt, "block_size": block_size,
                       "scheduler": describe_scheduler(scheduler), "stop_after_unstable": stop_after_unstable,
-                      "rank_rule": rank_rule,
+                      "rank_rule": rank_rule, "compare_rank_rules": bool(compare_rank_rules),
                       "reference": reference if isinstance(reference, (str, type(None))) else
                       (str(reference) if isinstance(reference, os.PathLike) else "DataFrame")},
         "device": dev, "threads": solutions[rank_list[0]].threads,

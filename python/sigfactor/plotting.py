@@ -111,13 +111,14 @@ def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank 
 
     ``stats`` is :attr:`ExtractionResult.stats` (index: rank). The top panel holds
     SigProfilerExtractor's evidence: average and minimum stability (with the 0.8 / 0.2
-    thresholds) and the mean sample cosine distance. When ``stats`` has the columns of
+    thresholds) and the mean sample cosine distance. When ``stats`` has columns of
     :mod:`sigfactor.rank_rules`, a lower panel shows the bi-cross-validation held-out error
-    (mean over folds, one standard error as bars) and the Poisson BIC, and marks the rank each
+    (mean over folds, one standard error as bars) and/or the Poisson BIC, and names the rank each
     rule would choose (``chosen_by_<rule>``). The chosen rank is shaded in both panels.
     """
     ranks = np.asarray(stats.index, dtype=int)
-    rules = "bcv_error" in stats.columns
+    has_bcv, has_bic = "bcv_error" in stats.columns, "bic" in stats.columns
+    rules = has_bcv or has_bic
     fig = _figure((8, 7.5) if rules else (8, 4.5))
     ax1 = fig.add_subplot(2, 1, 1) if rules else fig.add_subplot()
     ax1.plot(ranks, stats["avg_stability"], "s-.", color="tab:blue", label="Average stability")
@@ -138,13 +139,15 @@ def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank 
         fig.subplots_adjust(left=0.1, right=0.88, bottom=0.12, top=0.9)  # fixed: no measuring draw
         return fig
     ax3 = fig.add_subplot(2, 1, 2, sharex=ax1)
-    ax3.errorbar(ranks, stats["bcv_error"], yerr=stats["bcv_se"], fmt="D-", color="tab:green", capsize=3,
-                 label="BCV held-out error (mean +- SE)")
     ax3.set_xlabel("Number of signatures")
-    ax3.set_ylabel("Held-out error per entry", color="tab:green")
+    if has_bcv:
+        ax3.errorbar(ranks, stats["bcv_error"], yerr=stats["bcv_se"], fmt="D-", color="tab:green", capsize=3,
+                     label="BCV held-out error (mean +- SE)")
+        ax3.set_ylabel("Held-out error per entry", color="tab:green")
     ax4 = ax3.twinx()
-    ax4.plot(ranks, stats["bic"], "^--", color="tab:purple", label="Poisson BIC")
-    ax4.set_ylabel("Poisson BIC", color="tab:purple")
+    if has_bic:
+        ax4.plot(ranks, stats["bic"], "^--", color="tab:purple", label="Poisson BIC")
+        ax4.set_ylabel("Poisson BIC", color="tab:purple")
     ax3.axvspan(chosen - 0.2, chosen + 0.2, alpha=0.2, color="#696969")
     picks = [f"{rule} {int(stats.index[stats[f'chosen_by_{rule}']][0])}" for rule in ("sigprofiler", "bcv", "bic")
              if f"chosen_by_{rule}" in stats.columns and stats[f"chosen_by_{rule}"].any()]

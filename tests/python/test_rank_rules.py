@@ -34,7 +34,7 @@ def planted():
 
 @pytest.fixture(scope="module")
 def planted_bcv(planted):
-    return extract(planted, ranks=range(2, 7), rank_rule="bcv", **FAST)
+    return extract(planted, ranks=range(2, 7), rank_rule="bcv", compare_rank_rules=True, **FAST)
 
 
 def test_bcv_and_bic_pick_the_planted_rank(planted, planted_bcv):
@@ -184,8 +184,15 @@ def test_default_rule_is_sigprofilers(planted, planted_bcv):
     assert default.settings["arguments"]["rank_rule"] == "sigprofiler"
     assert default.stats.loc[default.rank, "chosen_by_sigprofiler"]
     assert default.selection_reason.startswith("Chosen by rank_rule='sigprofiler'")
+    # The other rules' evidence is computed only when asked (it costs BCV fits): catches it
+    # being computed, or the default's fits changing, behind the user's back.
+    assert not {"bcv_error", "bic", "chosen_by_bcv"} & set(default.stats.columns)
+    compared = extract(planted, ranks=range(2, 7), compare_rank_rules=True, **FAST)
+    assert compared.rank == default.rank
     # the same fits, another rule: identical evidence columns
-    pd.testing.assert_frame_equal(default.stats[["bcv_error", "bic"]], planted_bcv.stats[["bcv_error", "bic"]])
+    pd.testing.assert_frame_equal(compared.stats[["bcv_error", "bic"]], planted_bcv.stats[["bcv_error", "bic"]])
+    args = build_parser().parse_args(["extract", "x.txt", "--out", "o", "--compare-rank-rules"])
+    assert _extract_kwargs(args)["compare_rank_rules"] is True
 
 
 @pytest.mark.parametrize("bad", ["BCV", "aic", 3, None])
