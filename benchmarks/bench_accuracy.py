@@ -141,7 +141,8 @@ def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed) -> list
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = extract(counts.T, ranks=ranks, model=model, n_restarts=restarts, seed=seed, progress=False)
+        result = extract(counts.T, ranks=ranks, model=model, n_restarts=restarts, seed=seed, progress=False,
+                         compare_rank_rules=True)
     seconds = time.perf_counter() - started
     rows = []
     for rule in RANK_RULES:
