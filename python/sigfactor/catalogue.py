@@ -25,6 +25,7 @@ The orientation is decided by where the channel labels are, never by the shape.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import os
@@ -596,29 +597,37 @@ def _split(line: str, sep: str) -> list[str]:
 
 # ---- R ----------------------------------------------------------------------------------------
 
-def _rpy2():
-    """``rpy2.robjects``, importing it (and starting R) with this process's environment kept.
+@contextlib.contextmanager
+def library_path_kept():
+    """Restore ``LD_LIBRARY_PATH`` after the block (for starting R through rpy2).
 
     Starting R through rpy2 prepends R's library folders (``/usr/lib/R/lib``, the system's
     ``/usr/lib/x86_64-linux-gnu``) to ``LD_LIBRARY_PATH``. Python processes started afterwards
     (Dask workers, multiprocessing's spawn) then load the system's libpython before their own
-    and fail to import ``ssl``. R is loaded by then and no longer needs the variable, so it is
-    restored.
+    and fail to import ``ssl``. R is loaded by then and no longer needs the variable.
     """
     saved = os.environ.get("LD_LIBRARY_PATH")
     try:
-        import rpy2.robjects as ro
-    except ImportError as err:  # the optional extra is not installed
-        raise ImportError(
-            "Reading and writing .rds files needs R and rpy2: pip install 'sigfactor[r]' "
-            f"(rpy2<3.6, with R 4.2 or later on the PATH). The import failed with: {err}"
-        ) from None
+        yield
     finally:
         # R sets the variable in the C environment too, so both are reset (assigning and then
         # deleting through os.environ calls setenv and unsetenv).
         os.environ["LD_LIBRARY_PATH"] = saved or ""
         if saved is None:
             del os.environ["LD_LIBRARY_PATH"]
+
+
+def _rpy2():
+    """``rpy2.robjects``, importing it (and starting R) with this process's environment kept
+    (:func:`library_path_kept`)."""
+    try:
+        with library_path_kept():
+            import rpy2.robjects as ro
+    except ImportError as err:  # the optional extra is not installed
+        raise ImportError(
+            "Reading and writing .rds files needs R and rpy2: pip install 'sigfactor[r]' "
+            f"(rpy2<3.6, with R 4.2 or later on the PATH). The import failed with: {err}"
+        ) from None
     return ro
 
 

@@ -116,7 +116,9 @@ def _robjects():
     helper that runs a function with R's errors, warnings and messages caught."""
     if "ro" not in _STATE:
         try:
-            with _quiet_console():
+            from .catalogue import library_path_kept
+
+            with library_path_kept(), _quiet_console():
                 import rpy2.robjects as ro
         except ImportError as err:
             raise ImportError(

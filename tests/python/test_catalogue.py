@@ -376,7 +376,9 @@ def test_mutationalpatterns_rds_objects(tmp_path, state, kind, totals):
     assert_same(read_catalogue(out), cat)
 
 
-def test_starting_r_keeps_the_library_path_for_later_processes():
+@pytest.mark.parametrize("start", ["from sigfactor.catalogue import _rpy2; _rpy2()",
+                                   "import sigfactor.r; sigfactor.r._robjects()"])
+def test_starting_r_keeps_the_library_path_for_later_processes(start):
     """Catches rpy2's start of R leaking R's LD_LIBRARY_PATH (with the system's libpython) into
     the process: Python processes started afterwards (Dask workers) could not import ssl. Runs
     in a fresh interpreter, where R has not been started yet."""
@@ -385,8 +387,7 @@ def test_starting_r_keeps_the_library_path_for_later_processes():
 
     code = ("import os, subprocess, sys\n"
             "before = os.environ.get('LD_LIBRARY_PATH')\n"
-            "from sigfactor.catalogue import _rpy2\n"
-            "_rpy2()\n"
+            f"{start}\n"
             "assert os.environ.get('LD_LIBRARY_PATH') == before, os.environ.get('LD_LIBRARY_PATH')\n"
             "subprocess.run([sys.executable, '-c', 'import ssl'], check=True)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
