@@ -17,8 +17,10 @@
 #'   catalogue's kind), the path of a signature file, or a matrix of signatures (see
 #'   \code{\link{refit_signatures}} for matrices without rownames).
 #' @param settings \code{"paper"} (the paper's settings: Frobenius losses, tolerance 1e-10,
-#'   AE-NMF with Adam at learning rate 1e-4, each model with an iteration cap) or \code{"fast"}
-#'   (tolerance 1e-6, at most 5000 iterations, AE-NMF at learning rate 1e-3).
+#'   AE-NMF with Adam at learning rate 1e-4 from U(0, 1) weights as the paper's code, each model
+#'   with an iteration cap), \code{"paper-linear"} (the same with AE-NMF started from
+#'   \code{nn.Linear} magnitudes) or \code{"fast"} (tolerance 1e-6, at most 5000 iterations,
+#'   AE-NMF at learning rate 1e-3).
 #' @param max_iter \code{NULL}, or an iteration cap for every model (overrides the settings').
 #' @param out \code{NULL}, or a folder to create with the comparison's tables (CSV),
 #'   \code{summary.md}, \code{run.json} and, with \code{plots}, its figures (held-out error per
@@ -62,7 +64,7 @@
 #' @export
 compare_models <- function(mut_matrix, rank, models = c("nmf", "convex", "aenmf"),
                            n_splits = 30, train_fraction = 0.8, seed = 0, reference = NULL,
-                           settings = c("paper", "fast"), max_iter = NULL, device = "auto",
+                           settings = c("paper", "paper-linear", "fast"), max_iter = NULL, device = "auto",
                            verbose = TRUE, out = NULL, force = FALSE, plots = TRUE,
                            assay = NULL) {
   settings <- match_choice(settings)

@@ -67,8 +67,19 @@ test_that("bad arguments are refused in R's words", {
                "models = c(\"nmf\", \"pca\") is not valid; expected distinct values among \"nmf\", \"convex\", \"aenmf\".",
                fixed = TRUE)
   expect_error(compare_models(mm, rank = 2, settings = "slow"),
-               "settings = \"slow\" is not valid; expected one of \"paper\", \"fast\".", fixed = TRUE)
+               "settings = \"slow\" is not valid; expected one of \"paper\", \"paper-linear\", \"fast\".",
+               fixed = TRUE)
   expect_error(compare_models(mm, rank = 2, n_splits = 1, verbose = FALSE),
                "n_splits = 1 is out of range", fixed = TRUE)
   expect_error(compare_models(t(mm), rank = 2), "pass t(mut_matrix).", fixed = TRUE)
+})
+
+test_that("settings = \"paper-linear\" reaches the engine (AE-NMF from nn.Linear magnitudes)", {
+  skip_if_no_engine()
+  mm <- read_catalogue(system.file("extdata", "breast21_SBS96.txt", package = "sigfactor"))
+  cmp <- suppressWarnings(compare_models(mm, rank = 3, models = "aenmf", n_splits = 2,
+                                         settings = "paper-linear", max_iter = 20, seed = 1,
+                                         verbose = FALSE))
+  expect_identical(cmp$settings$settings, "paper-linear")
+  expect_identical(cmp$settings$model_settings$aenmf$init, "linear")
 })
