@@ -306,6 +306,44 @@ def local_workers() -> int:
         return os.cpu_count() or 1
 
 
+def worker_library_path(value: str | None) -> str | None:
+    """``LD_LIBRARY_PATH`` for worker processes started from this one: ``value`` without the
+    folders that hold another copy of this interpreter's shared libpython.
+
+    Under R (reticulate), ``LD_LIBRARY_PATH`` starts with R's library folders, which include
+    the system's ``/usr/lib/x86_64-linux-gnu`` and its ``libpython3.X.so.1.0``. A Python built
+    with a shared libpython then loads the system's copy before its own in a new process (the
+    variable comes before RUNPATH), and its extension modules fail (``import ssl``: undefined
+    symbol), so a ``LocalCluster`` started from R never gets a worker. Folders without such a
+    file, and the interpreter's own ``LIBDIR``, are kept.
+    """
+    import sysconfig
+
+    soname = sysconfig.get_config_var("INSTSONAME")
+    if not value or not soname or not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return value
+    own = os.path.realpath(sysconfig.get_config_var("LIBDIR") or "")
+    keep = [d for d in value.split(os.pathsep)
+            if not d or os.path.realpath(d) == own or not os.path.exists(os.path.join(d, soname))]
+    return os.pathsep.join(keep)
+
+
+@contextlib.contextmanager
+def _worker_environment():
+    """This process's ``LD_LIBRARY_PATH`` cleaned by :func:`worker_library_path` while worker
+    processes are started (they inherit it), restored afterwards."""
+    saved = os.environ.get("LD_LIBRARY_PATH")
+    cleaned = worker_library_path(saved)
+    if cleaned == saved:
+        yield
+        return
+    os.environ["LD_LIBRARY_PATH"] = cleaned
+    try:
+        yield
+    finally:
+        os.environ["LD_LIBRARY_PATH"] = saved
+
+
 @contextlib.contextmanager
 def executor(scheduler=None):
     """The executor for ``scheduler`` (checked by :func:`check_scheduler`), as a context.
@@ -325,8 +363,9 @@ def executor(scheduler=None):
     if _is_client(scheduler):
         yield OnDask(scheduler)
     elif scheduler == "local":
-        with LocalCluster(n_workers=local_workers(), threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with _worker_environment(), \
+                LocalCluster(n_workers=local_workers(), threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address=None) as cluster, Client(cluster) as client:
             yield OnDask(client)
     elif scheduler.endswith(".json"):
         with Client(scheduler_file=scheduler) as client:

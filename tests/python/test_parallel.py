@@ -182,6 +182,49 @@ def test_scheduler_local_starts_and_closes_its_cluster(breast21):
     assert not {p.pid for p in psutil.Process().children(recursive=True)} - before
 
 
+def _foreign_libpython(tmp_path):
+    """A folder holding a file named like this interpreter's shared libpython (not a library:
+    a process that loads it fails to start, as one loading the system's other copy fails to
+    import ssl)."""
+    import sysconfig
+
+    soname = sysconfig.get_config_var("INSTSONAME")
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED") or not soname:
+        pytest.skip("this Python has no shared libpython")
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    (folder / soname).write_bytes(b"not a library")
+    return folder
+
+
+def test_worker_library_path_drops_other_libpythons(tmp_path):
+    """Catches the library path passed to workers unchanged, or emptied (other folders kept)."""
+    import sysconfig
+
+    from sigfactor.parallel import worker_library_path
+
+    foreign = _foreign_libpython(tmp_path)
+    other = tmp_path / "plain"
+    other.mkdir()
+    own = sysconfig.get_config_var("LIBDIR")
+    value = os.pathsep.join([str(foreign), str(other), own])
+    assert worker_library_path(value) == os.pathsep.join([str(other), own])
+    assert worker_library_path(None) is None
+
+
+def test_local_cluster_starts_under_a_library_path_with_another_libpython(breast21, tmp_path, monkeypatch):
+    """Catches workers inheriting R's LD_LIBRARY_PATH (reticulate: R's folders include the
+    system's libpython, and a LocalCluster started from R never got a worker): with such a
+    folder first, scheduler='local' still gives the in-process result, and the variable is
+    restored afterwards."""
+    foreign = str(_foreign_libpython(tmp_path))
+    monkeypatch.setenv("LD_LIBRARY_PATH", foreign)
+    result = extract(breast21, scheduler="local", **FAST)
+    assert os.environ["LD_LIBRARY_PATH"] == foreign
+    monkeypatch.delenv("LD_LIBRARY_PATH")
+    assert result.signatures.equals(extract(breast21, **FAST).signatures)
+
+
 def test_command_line_passes_the_scheduler(breast21, client, tmp_path):
     from sigfactor.cli import main
 
