@@ -244,3 +244,25 @@ test_that("bad input gives one R sentence naming the argument, before any fittin
                "mut_matrix has 1 missing (NA) value(s), first in sample 'PD3851a', mutation type 'A[C>A]C'; expected counts.",
                fixed = TRUE)
 })
+
+test_that("scheduler = \"local\" runs on a Dask cluster started from R and gives the same bits", {
+  # Catches the argument not reaching the engine, and workers started with R's library path
+  # (which holds the system's libpython: from R, no worker ever started).
+  skip_if_no_engine()
+  local <- quick_denovo(breast21(), scheduler = "local")
+  expect_identical(local$settings$arguments$scheduler, "local")
+  expect_identical(local$signatures, example_denovo()$signatures)
+  expect_identical(local$contribution, example_denovo()$contribution)
+})
+
+test_that("compare_rank_rules = TRUE adds every rule's evidence, and only then", {
+  # Catches the argument ignored (no BCV/BIC columns) or the evidence computed by default.
+  skip_if_no_engine()
+  compared <- quick_denovo(breast21(), compare_rank_rules = TRUE)
+  expect_true(all(c("bcv_error", "bcv_se", "bic", "chosen_by_bcv", "chosen_by_bic") %in%
+                    names(compared$stats)))
+  expect_false(any(c("bcv_error", "bic") %in% names(example_denovo()$stats)))
+  expect_identical(compared$rank, example_denovo()$rank)
+  expect_error(quick_denovo(breast21(), compare_rank_rules = NA),
+               "compare_rank_rules", fixed = TRUE)
+})
