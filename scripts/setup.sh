@@ -56,8 +56,12 @@ if command -v R >/dev/null 2>&1 && [ "${SIGFACTOR_SKIP_R:-0}" != "1" ]; then
   fi
   # .venv registered as the engine's environment where install_sigfactor() would put it (a link
   # in reticulate's virtualenv folder), so library(sigfactor) finds the engine without
-  # RETICULATE_PYTHON; an existing environment of that name is left alone.
+  # RETICULATE_PYTHON; an existing environment of that name is left alone, a link to a folder
+  # that no longer exists (a removed checkout) is replaced.
   venvs="${WORKON_HOME:-$HOME/.virtualenvs}"
+  if [ -L "$venvs/r-sigfactor" ] && [ ! -e "$venvs/r-sigfactor" ]; then
+    rm -f "$venvs/r-sigfactor"
+  fi
   if [ ! -e "$venvs/r-sigfactor" ] && [ ! -L "$venvs/r-sigfactor" ]; then
     if mkdir -p "$venvs" 2>/dev/null && ln -s "$PWD/.venv" "$venvs/r-sigfactor" 2>/dev/null; then
       echo "setup: linked $venvs/r-sigfactor to .venv (the R package's default engine environment)"
