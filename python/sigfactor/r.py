@@ -575,6 +575,5 @@ def r_call(function: str, *args, package: str | None = None, rscript: str | None
         if done.returncode != 0 or not outputs.exists():
             raise RError(f"R stopped (exit status {done.returncode}) before returning a value: "
                          f"{done.stderr.strip()[-2000:]}")
-        ro = _robjects()
-        outcome = _call("readRDS", str(outputs))
+        outcome = _call("readRDS", str(outputs))        # the subprocess's list(value, warnings)
         return from_r(_checked(outcome))

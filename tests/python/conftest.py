@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.optimize import linear_sum_assignment
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,3 +45,13 @@ def cosmic_frame():
     from sigfactor import reference
 
     return reference.cosmic()
+
+
+def matched_cosines(truth: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Cosine of each true signature with its Hungarian-matched found signature
+    (scipy's assignment, independent of sigfactor.matching)."""
+    a = truth / np.linalg.norm(truth, axis=0)
+    b = found / np.linalg.norm(found, axis=0)
+    sim = a.T @ b
+    rows, cols = linear_sum_assignment(-sim)
+    return sim[rows, cols]

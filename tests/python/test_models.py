@@ -6,22 +6,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import linear_sum_assignment
 
 import sigfactor
+from conftest import matched_cosines
 from sigfactor.models import ConvergenceWarning, fit, signature_names
 
 MU_CASES = [("nmf", "frobenius"), ("nmf", "kl"), ("convex", "frobenius")]
 ALL_CASES = MU_CASES + [("aenmf", "frobenius"), ("aenmf", "kl")]
-
-
-def matched_cosines(truth: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """Cosine of each true signature with its Hungarian-matched found signature."""
-    a = truth / np.linalg.norm(truth, axis=0)
-    b = found / np.linalg.norm(found, axis=0)
-    sim = a.T @ b
-    rows, cols = linear_sum_assignment(-sim)
-    return sim[rows, cols]
 
 
 @pytest.fixture(scope="module")

@@ -6,25 +6,17 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import linear_sum_assignment, minimize
+from scipy.optimize import minimize
 from scipy.special import kl_div
 
 import sigfactor
+from conftest import matched_cosines
 from sigfactor.cli import build_parser
 from sigfactor.models import ConvergenceWarning, fit
 from sigfactor.models._restarts import fit_restarts
 from sigfactor.models.mvnmf import make_step, simplex_minimizer, surrogate
 
 LOSSES = ["kl", "frobenius"]
-
-
-def matched_cosines(truth: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """Cosine of each true signature with its Hungarian-matched found signature (scipy)."""
-    a = truth / np.linalg.norm(truth, axis=0)
-    b = found / np.linalg.norm(found, axis=0)
-    sim = a.T @ b
-    rows, cols = linear_sum_assignment(-sim)
-    return sim[rows, cols]
 
 
 def reference_objective(V, W, H, lam, delta, loss):
