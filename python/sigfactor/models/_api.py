@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -14,7 +15,8 @@ from .._validation import (
     check_choice, check_counts, check_int, check_orientation, check_positive_float, resolve_device, resolve_dtype,
 )
 from ._base import (
-    CONSTRAINTS, INITS, LOSSES, MODEL_INITS, MODEL_LOSSES, MODELS, Streams, restart_seeds, signature_names,
+    CONSTRAINTS, INITS, LOSSES, MODEL_INITS, MODEL_LOSSES, MODELS, ConvergenceWarning, Streams, restart_seeds,
+    signature_names, warn_not_converged,
 )
 from ._driver import thread_count, torch_threads
 from .aenmf import activation, fit_aenmf
@@ -167,7 +169,7 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str | None = No
         tol: float = 1e-6, init: str | None = None, seed=0, lr: float | None = None,
         check_every: int = 10, progress=None, threads: int | None = None,
         mv_lambda: float | None = None, mv_delta: float | None = None,
-        mv_warmup: int | None = None) -> Factorization:
+        mv_warmup: int | None = None, memory: int | None = None) -> Factorization:
     """Fit one model on a tensor catalogue, restarts batched.
 
     Parameters
@@ -184,11 +186,17 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str | None = No
         CPU threads for the fit (restored afterwards); by default PyTorch's setting, but one
         for small batches of the PyTorch updates (see
         :func:`sigfactor.models._driver.thread_count`).
+    memory : int, optional
+        Bytes the batch may take on its device. The restarts are fitted in consecutive batches
+        of as many as fit (:func:`restart_batch`; each restart from its own seed, so the
+        batches change nothing but rounding). Default: half of the free memory of a GPU
+        (``torch.cuda.mem_get_info``) and no limit on a CPU.
 
     Returns
     -------
     Factorization
-        Unlabelled (``channels`` and ``samples`` are None).
+        Unlabelled (``channels`` and ``samples`` are None). ``settings["batches"]`` lists the
+        batch sizes.
     """
     loss, constraint, init, mv = _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol,
                                                    lr, check_every, mv_lambda, mv_delta, mv_warmup)
@@ -204,10 +212,74 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str | None = No
     if threads is not None:
         check_int("threads", threads, low=1)
     n_threads = thread_count(V, n_restarts, threads, model=model, loss=loss)
-    with torch_threads(n_threads):
-        return _fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
-                    max_iter=max_iter, tol=tol, init=init, seed=seed, seeds=seeds, lr=lr,
-                    check_every=check_every, progress=progress, n_threads=n_threads, mv=mv)
+    if memory is not None:
+        check_int("memory", memory, low=1)
+    elif V.device.type == "cuda":
+        memory = torch.cuda.mem_get_info(V.device)[0] // 2
+    size = restart_batch(n_restarts, restart_bytes(V.shape, rank, V.element_size()), memory)
+    parts = []
+    with torch_threads(n_threads), warnings.catch_warnings():
+        if size < n_restarts:                   # one warning for the whole fit, below
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        for a in range(0, n_restarts, size):
+            b = min(a + size, n_restarts)
+            parts.append(_fit(V if V.shape[0] == 1 else V[a:b], rank, model=model, loss=loss,
+                              constraint=constraint, n_restarts=b - a, max_iter=max_iter, tol=tol, init=init,
+                              seed=seed, seeds=seeds[a:b], lr=lr, check_every=check_every, progress=progress,
+                              n_threads=n_threads, mv=mv))
+    result = _join(parts, seeds)
+    if size < n_restarts:
+        warn_not_converged(int((~result.converged).sum()), n_restarts, max_iter, tol)
+    return result
+
+
+RESTART_COPIES = 10
+"""Catalogue-sized arrays one restart holds at its peak, counted in :func:`restart_bytes`. The
+updates and losses of every model make a few channels x samples temporaries per restart (KL:
+``W H``, the ratio, and the loss's clamped, divided and logarithm terms; convex NMF's
+objective a float64 copy of the catalogue), and a restart with its own catalogue holds that
+too."""
+
+
+def restart_bytes(shape, rank: int, itemsize: int) -> int:
+    """Estimated peak bytes of one restart of any model on a ``(B, channels, samples)`` catalogue:
+    :data:`RESTART_COPIES` catalogue-sized arrays in the working precision plus the factors and
+    their update temporaries (a few ``(channels + samples) x rank`` arrays in float64)."""
+    channels, samples = shape[-2:]
+    return RESTART_COPIES * channels * samples * itemsize + 8 * (channels + samples) * rank * 8
+
+
+def restart_batch(n_restarts: int, per_restart: int, memory: int | None) -> int:
+    """Restarts per batch: all of them without a ``memory`` limit, else as many restarts of
+    ``per_restart`` bytes as fit in ``memory`` (at least one)."""
+    if memory is None:
+        return n_restarts
+    return max(1, min(n_restarts, memory // per_restart))
+
+
+def _join(parts: list[Factorization], seeds: np.ndarray) -> Factorization:
+    """One :class:`Factorization` from consecutive batches of restarts (their order kept).
+
+    Loss traces are padded with NaN to the longest batch's checks (a restart's trace is NaN
+    once it stopped, as within a batch)."""
+    first = parts[0]
+    if len(parts) == 1:
+        first.settings["batches"] = [first.n_restarts]
+        return first
+    cat = lambda name: torch.cat([getattr(p, name) for p in parts])     # noqa: E731
+    longest = max(parts, key=lambda p: p.loss_trace.shape[1])
+    width = longest.loss_trace.shape[1]
+    trace = torch.cat([torch.nn.functional.pad(p.loss_trace, (0, width - p.loss_trace.shape[1]),
+                                               value=float("nan")) for p in parts])
+    settings = {**first.settings, "n_restarts": int(sum(p.n_restarts for p in parts)),
+                "restart_seeds": [int(s) for s in seeds], "seconds": sum(p.settings["seconds"] for p in parts),
+                "batches": [p.n_restarts for p in parts]}
+    return Factorization(
+        signatures=cat("signatures"), exposures=cat("exposures"), loss=cat("loss"), n_iter=cat("n_iter"),
+        converged=cat("converged"), loss_trace=trace, trace_iter=longest.trace_iter, seeds=seeds,
+        factors={k: torch.cat([p.factors[k] for p in parts]) for k in first.factors},
+        settings=settings, extra={k: torch.cat([p.extra[k] for p in parts]) for k in first.extra},
+    )
 
 
 def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, seed, seeds, lr,
@@ -283,7 +355,7 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
               tol: float = 1e-6, init: str | None = None, seed=0, device="auto", dtype="float32",
               lr: float | None = None, check_every: int = 10, progress: bool = False,
               threads: int | None = None, mv_lambda: float | None = None, mv_delta: float | None = None,
-              mv_warmup: int | None = None) -> Factorization:
+              mv_warmup: int | None = None, memory: int | None = None) -> Factorization:
     """Factorize a mutational catalogue with NMF, convex NMF, AE-NMF or minimum-volume NMF, restarts batched.
 
     Parameters
@@ -336,6 +408,9 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         Show a progress bar over iterations.
     threads : int, optional
         CPU threads (default: one for small batches, else PyTorch's setting); restored after.
+    memory : int, optional
+        Bytes the restarts may take on the device; they are fitted in batches that fit
+        (default: half of a GPU's free memory, no limit on a CPU; see :func:`fit`).
 
     Returns
     -------
@@ -355,7 +430,8 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         result = fit(V, rank, model=model, loss=loss, constraint=constraint, n_restarts=n_restarts,
                      max_iter=max_iter, tol=tol, init=init, seed=seed, lr=lr,
                      check_every=check_every, progress=None if bar is None else bar.update,
-                     threads=threads, mv_lambda=mv_lambda, mv_delta=mv_delta, mv_warmup=mv_warmup)
+                     threads=threads, mv_lambda=mv_lambda, mv_delta=mv_delta, mv_warmup=mv_warmup,
+                     memory=memory)
     finally:
         if bar is not None:
             bar.close()
