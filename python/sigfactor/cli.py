@@ -107,6 +107,9 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the fits on Dask: 'local', a scheduler address (tcp://host:8786) or a "
                         "scheduler file (.json) (default: in this process)")
+    p.add_argument("--stop-after-unstable", default=None, metavar="N",
+                   help="once a rank was stable, stop trying higher ranks after N unstable ranks in a row; "
+                        "the ranks not fitted and why are in the summary and run.json (default: every rank)")
     p.add_argument("--no-plots", action="store_true", help="skip plots/")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -159,6 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_int(option: str, text: str, *, low: int) -> int:
+    """The text given to a command-line ``option`` as an integer of at least ``low``.
+
+    Raises
+    ------
+    ValueError
+        Naming the option, the text and what was expected (reported as one line, exit 2).
+    """
+    try:
+        value = int(text, 10)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < low:
+        raise ValueError(f"{option} {text!r} is not valid; expected a whole number >= {low}.")
+    return value
+
+
 def _extract_kwargs(args) -> dict:
     loss = args.loss or ("frobenius" if args.model == "convex" else "kl")
     kwargs = dict(ranks=[args.rank] if args.rank is not None else args.ranks, model=args.model, loss=loss,
@@ -171,6 +191,8 @@ def _extract_kwargs(args) -> dict:
         kwargs["threads"] = args.threads
     if args.scheduler is not None:
         kwargs["scheduler"] = args.scheduler
+    if args.stop_after_unstable is not None:
+        kwargs["stop_after_unstable"] = option_int("--stop-after-unstable", args.stop_after_unstable, low=1)
     return kwargs
 
 
@@ -180,18 +202,20 @@ def _extract_and_write(data, args, argv_record: list[str]) -> int:
     from .io.folder import check_out_dir
     from .io.worker import ForkedWorker
 
+    kwargs = _extract_kwargs(args)
     check_out_dir(args.out, args.force)          # refuse before the work, not after
     started = time.perf_counter()
     # Forked before the fit starts threads: it imports what the figures and result.h5ad need
     # while the fit runs, then writes them while this process writes the tables.
     preload = ("anndata",) if args.no_plots else ("anndata", "sigfactor.plotting:warm_up")
     with ForkedWorker(preload) as worker:
-        result = extract(data, **_extract_kwargs(args))
+        result = extract(data, **kwargs)
         write_extraction(result, args.out, force=args.force, plots=not args.no_plots,
                          run_info={"command": ["sigfactor", *argv_record]}, worker=worker)
     if not args.quiet:
-        print(result.stats[["avg_stability", "min_stability", "median_sample_l2_pct", "stable",
-                            "considered", "p_value", "chosen"]].to_string(float_format=lambda v: f"{v:.3g}"))
+        columns = ["avg_stability", "min_stability", "median_sample_l2_pct", "stable", "considered", "p_value",
+                   "chosen"] + (["unstable_in_a_row", "sweep_stopped"] if "stop_after_unstable" in kwargs else [])
+        print(result.stats[columns].to_string(float_format=lambda v: f"{v:.3g}"))
         print(f"Selection: {result.selection_reason}")
         print(result.decomposition_table()[["De novo extracted", "Global NMF Signatures",
                                             "Cosine Similarity"]].to_string(index=False))
