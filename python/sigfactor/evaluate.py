@@ -790,6 +790,9 @@ def add_compare_command(subparsers):
     p.add_argument("--max-iter", type=int, default=None, metavar="N",
                    help="override every model's iteration cap")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="fit the splits x models on Dask: 'local', a scheduler address (tcp://host:8786) or a "
+                        "scheduler file (.json) (default: in this process)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=run_compare)
@@ -804,7 +807,7 @@ def run_compare(args) -> int:
             args.input, args.rank, models=args.models, n_splits=args.splits,
             train_fraction=args.train_fraction, seed=args.seed, reference=args.reference,
             settings=args.settings, progress=not args.quiet, max_iter=args.max_iter,
-            device=args.device)
+            device=args.device, scheduler=args.scheduler)
         write_comparison(result, out, force=args.force)
     except (ValueError, TypeError, OSError, KeyError) as err:
         message = " ".join(str(err).split()) or type(err).__name__
