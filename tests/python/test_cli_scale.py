@@ -1,0 +1,117 @@
+"""The command line's options for large runs: ``extract --stop-after-unstable`` and ``compare --scheduler``."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigfactor import datasets
+from sigfactor.catalogue import write_catalogue
+from sigfactor.cli import main
+
+SWEEP = ["--ranks", "1-8", "--restarts", "10", "--max-iter", "1000", "--seed", "2", "--no-plots"]
+"""The sweep of test_parallel's early-stop test: the 21 breast genomes are stable up to rank 4,
+then unstable."""
+
+COMPARE = ["--rank", "3", "--splits", "2", "--settings", "fast", "--max-iter", "50", "--seed", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def breast_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("input") / "breast.txt"
+    write_catalogue(datasets.breast21(), path)
+    return path
+
+
+def sweep_by_hand(stats: pd.DataFrame, n: int) -> tuple[list[int], bool]:
+    """Ranks a sweep with stop-after-unstable ``n`` fits, by SigProfilerExtractor's thresholds
+    written out here (average >= 0.8, minimum >= 0.2, sum >= 1, both rounded to two decimals):
+    after the ``n``-th unstable rank in a row following a stable rank, no more; and whether
+    that stop was reached."""
+    fitted, run, seen = [], 0, False
+    for k, row in stats.iterrows():
+        avg, low = round(row["avg_stability"], 2), round(row["min_stability"], 2)
+        stable = avg >= 0.8 and low >= 0.2 and avg + low >= 1.0
+        seen = seen or stable
+        run = run + 1 if seen and not stable else 0
+        fitted.append(int(k))
+        if run == n:
+            return fitted, True
+    return fitted, False
+
+
+def test_stop_after_unstable_stops_the_sweep_and_says_why(breast_file, tmp_path, capsys):
+    # Catches the option not reaching extract (all 8 ranks fitted), N passed off by one or as
+    # a constant (another stop), and a folder or summary that does not say which ranks were not
+    # fitted and why.
+    import anndata
+
+    out = tmp_path / "res"
+    assert main(["extract", str(breast_file), "--out", str(out), *SWEEP, "--stop-after-unstable", "2"]) == 0
+    stats = anndata.read_h5ad(out / "result.h5ad").uns["sigfactor"]["stats"].set_index("rank")
+    expected, stopped = sweep_by_hand(stats, 2)
+    assert stopped and list(stats.index) == expected and expected[-1] < 8      # stopped early, where it should
+    skipped = list(range(expected[-1] + 1, 9))
+    table = pd.read_csv(out / "SBS96" / "All_solutions_stat.csv")
+    assert [int(str(s).rstrip("*")) for s in table["Signatures"]] == expected
+    assert list(stats["sweep_stopped"]) == [False] * (len(expected) - 1) + [True]
+    assert list(stats["unstable_in_a_row"])[-2:] == [1, 2]
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["sweep"]["stop_after_unstable"] == 2 and run["arguments"]["stop_after_unstable"] == 2
+    assert run["sweep"]["stopped_after"] == expected[-1] and run["sweep"]["not_fitted"] == skipped
+    why = f"ranks {', '.join(map(str, skipped))} were not fitted"
+    assert why in run["sweep"]["reason"] and why in run["selection_reason"]
+    assert "--stop-after-unstable" in run["command"]
+
+    printed = capsys.readouterr().out
+    header, *rows = [line for line in printed.splitlines()[:len(expected) + 2] if not line.startswith("rank")]
+    assert header.split()[-2:] == ["unstable_in_a_row", "sweep_stopped"]
+    assert rows[-1].split()[0] == str(expected[-1]) and rows[-1].split()[-2:] == ["2", "True"]
+    assert why in printed
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x", "1.5", ""])
+def test_stop_after_unstable_bad_values_are_one_line_exit_2(breast_file, tmp_path, capsys, value):
+    # Catches argparse's own int type (usage text over several lines, no statement of the range),
+    # 0 passed on to extract (named stop_after_unstable, not the option), 1.5 truncated to 1.
+    out = tmp_path / "res"
+    assert main(["extract", str(breast_file), "--out", str(out), *SWEEP, "--stop-after-unstable", value]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"sigfactor extract: error: --stop-after-unstable {value!r} is not valid; "
+                   "expected a whole number >= 1.\n")
+    assert not out.exists()
+
+
+def test_compare_on_a_local_cluster_equals_in_process(breast_file, tmp_path):
+    # compare --scheduler local fits the splits x models on a LocalCluster of worker processes
+    # on 127.0.0.1 (there, one split per task; here, each model's splits as one batch). Catches
+    # the option dropped (run.json says in-process), splits or seeds assigned to the wrong run
+    # on the workers (held-out errors differ by far more than rounding: 435 vs 473 between the
+    # two splits at these settings), and iterations that differ.
+    here, there = tmp_path / "here", tmp_path / "there"
+    assert main(["compare", str(breast_file), "--out", str(here), *COMPARE]) == 0
+    assert main(["compare", str(breast_file), "--out", str(there), *COMPARE, "--scheduler", "local"]) == 0
+    assert json.loads((here / "run.json").read_text())["scheduler"] == "in-process"
+    assert json.loads((there / "run.json").read_text())["scheduler"] == "local"
+    a, b = pd.read_csv(here / "runs.csv"), pd.read_csv(there / "runs.csv")
+    exact = ["split", "model", "seed", "n_iter", "converged"]
+    assert a[exact].equals(b[exact]) and len(a) == 2 * 3
+    # PyTorch's batched products round differently for a batch of one and of two splits.
+    for column in ("train_loss", "test_error", "test_error_kl", "max_within_cosine"):
+        np.testing.assert_allclose(b[column], a[column], rtol=1e-5, err_msg=column)
+    sig_a = pd.read_csv(here / "signatures.csv", index_col=[0, 1, 2])
+    sig_b = pd.read_csv(there / "signatures.csv", index_col=[0, 1, 2])
+    assert sig_a.index.equals(sig_b.index)
+    np.testing.assert_allclose(sig_b.to_numpy(), sig_a.to_numpy(), atol=1e-5)
+
+
+def test_compare_bad_scheduler_is_one_line_exit_2(breast_file, tmp_path, capsys):
+    # Catches the option accepted and ignored (the comparison would run in-process).
+    out = tmp_path / "res"
+    assert main(["compare", str(breast_file), "--out", str(out), *COMPARE, "--scheduler", "nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sigfactor compare: error: scheduler='nowhere' is not valid; expected")
+    assert err.count("\n") == 1 and not out.exists()
