@@ -22,6 +22,11 @@
 #'   \code{nn.Linear} magnitudes) or \code{"fast"} (tolerance 1e-6, at most 5000 iterations,
 #'   AE-NMF at learning rate 1e-3).
 #' @param max_iter \code{NULL}, or an iteration cap for every model (overrides the settings').
+#' @param scheduler \code{NULL} (fit in this R session's Python), \code{"local"} (a Dask
+#'   cluster of one worker process per CPU on 127.0.0.1, started for this call) or the address
+#'   (\code{"tcp://host:8786"}) or scheduler file (\code{.json}) of a running Dask cluster, where
+#'   the splits x models are fitted. The workers fit blocks of splits where this session fits
+#'   each model's splits as one batch, so the numbers agree to float rounding.
 #' @param out \code{NULL}, or a folder to create with the comparison's tables (CSV),
 #'   \code{summary.md}, \code{run.json} and, with \code{plots}, its figures (held-out error per
 #'   split, consistency, reference matches; PNG), as \code{sigfactor compare} writes them.
@@ -65,7 +70,7 @@
 compare_models <- function(mut_matrix, rank, models = c("nmf", "convex", "aenmf"),
                            n_splits = 30, train_fraction = 0.8, seed = 0, reference = NULL,
                            settings = c("paper", "paper-linear", "fast"), max_iter = NULL, device = "auto",
-                           verbose = TRUE, out = NULL, force = FALSE, plots = TRUE,
+                           scheduler = NULL, verbose = TRUE, out = NULL, force = FALSE, plots = TRUE,
                            assay = NULL) {
   settings <- match_choice(settings)
   check_models(models)
@@ -84,7 +89,7 @@ compare_models <- function(mut_matrix, rank, models = c("nmf", "convex", "aenmf"
       n_splits = as_py_int(n_splits), train_fraction = train_fraction, seed = as_py_int(seed),
       reference = reference_to_engine(reference), settings = settings, progress = progress,
       max_iter = if (is.null(max_iter)) NULL else as_py_int(max_iter), device = device,
-      names = names
+      scheduler = scheduler, names = names
     )
   }, report = progress_reporter("stages"))
   figures <- NULL

@@ -83,3 +83,26 @@ test_that("settings = \"paper-linear\" reaches the engine (AE-NMF from nn.Linear
   expect_identical(cmp$settings$settings, "paper-linear")
   expect_identical(cmp$settings$model_settings$aenmf$init, "linear")
 })
+
+test_that("scheduler = \"local\" fits on a Dask cluster started from R, equal to in-process", {
+  # Catches the argument not reaching the engine (settings say "in-process"), and splits or seeds
+  # given to the wrong run on the workers (held-out errors would differ far beyond rounding; the
+  # workers fit one split per task where this session fits both as one batch, hence a tolerance).
+  skip_if_no_engine()
+  mm <- read_catalogue(system.file("extdata", "breast21_SBS96.txt", package = "sigfactor"))
+  two <- function(...) {
+    suppressWarnings(compare_models(mm, rank = 3, models = c("nmf", "convex"), n_splits = 2,
+                                    settings = "fast", max_iter = 50, seed = 1, verbose = FALSE, ...))
+  }
+  here <- two()
+  there <- two(scheduler = "local")
+  expect_identical(here$settings$scheduler, "in-process")
+  expect_identical(there$settings$scheduler, "local")
+  exact <- c("split", "model", "seed", "n_iter", "converged")
+  expect_identical(there$runs[exact], here$runs[exact])
+  for (column in c("train_loss", "test_error", "test_error_kl")) {
+    expect_equal(there$runs[[column]], here$runs[[column]], tolerance = 1e-5, info = column)
+  }
+  expect_equal(there$consensus_signatures, here$consensus_signatures, tolerance = 1e-5)
+  expect_error(two(scheduler = "nowhere"), "scheduler = \"nowhere\" is not valid", fixed = TRUE)
+})
