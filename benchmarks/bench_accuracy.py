@@ -3,8 +3,9 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_accuracy.py [--sets clock flat apobec few ...]
-        [--ranks-around 2] [--restarts 20] [--models nmf mvnmf] [--spe-sets few]
-        [--spe-replicates 10] [--no-spe] [--seed 0] [--out benchmarks/results/bench_accuracy]
+        [--ranks-around 2] [--restarts 20] [--models nmf mvnmf] [--mvnmf-sets few clock ...]
+        [--spe-sets few] [--spe-replicates N] [--no-spe] [--seed 0]
+        [--out benchmarks/results/bench_accuracy]
 
 Sets (:data:`SETS`)
 -------------------
@@ -25,12 +26,15 @@ Generated here (:func:`generate`, seeded by ``--seed`` and the set's name)
 Methods
 -------
 ``<model> <rule>``: ``sigfactor.extract`` with ``model`` (``nmf``: KL NMF, the default;
-``mvnmf``: minimum-volume NMF) over the ranks ``truth - r .. truth + r`` (``--ranks-around``);
-one extraction per model serves every rank rule (:mod:`sigfactor.rank_rules`: every rule's
-evidence is computed in every run), each rule scored at the rank it chooses. ``time_s`` is the
-extraction's, shared by its rules. ``SPE``: SigProfilerExtractor 1.4.1 (``.spe-venv``,
-:func:`spe_side.run_spe`) on the sets named by ``--spe-sets``, same ranks, ``--spe-replicates``
-replicates; its exposures are refitted here by NNLS to its signatures.
+``mvnmf``: minimum-volume NMF, on the sets named by ``--mvnmf-sets``) over the ranks
+``truth - r .. truth + r`` (``--ranks-around``); one extraction per model serves every rank
+rule: it is asked for every rule's evidence (``compare_rank_rules=True``; without it only the
+chosen rule's is computed), and :func:`rule_choices` refuses a run whose BCV or BIC column is
+missing or not finite, so each rule is scored at the rank its own evidence chooses. ``time_s``
+is the extraction's, shared by its rules; ``rank_rules_s`` the part spent on the BCV fits and
+the BIC refits. ``SPE``: SigProfilerExtractor 1.4.1 (``.spe-venv``, :func:`spe_side.run_spe`)
+on the sets named by ``--spe-sets``, same ranks, ``--spe-replicates`` replicates (default: as
+many as ``--restarts``); its exposures are refitted here by NNLS to its signatures.
 
 Scores per set and method
 -------------------------
@@ -42,7 +46,12 @@ Scores per set and method
 true exposures of unmatched true signatures and the found exposures of unmatched found ones,
 divided by the total true exposure (0 is perfect, 1 as bad as finding nothing).
 
-Writes ``<out>.md`` (the table) and ``<out>.json`` (every row, the command and settings).
+Per method (:func:`summary`): the sets where the chosen rank is the truth, mean F1 and mean
+matched cosine over every set it ran on, the sets where its F1 is below the default's (``nmf
+sigprofiler``), and mean F1 on the sets SigProfilerExtractor ran on, beside SigProfilerExtractor's.
+
+Writes ``<out>.md`` (the table and the summary) and ``<out>.json`` (every row, each
+extraction's per-rank evidence and selection reason, the summary, the command and settings).
 """
 from __future__ import annotations
 
@@ -137,7 +146,49 @@ def score(found: pd.DataFrame, exposures: pd.DataFrame, truth: pd.DataFrame, tru
             "exposure_error": err / float(true_exp.to_numpy().sum())}
 
 
-def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed) -> list[dict]:
+EVIDENCE = {"bcv": ["bcv_error", "bcv_se"], "bic": ["bic"]}
+"""Columns of ``result.stats`` each alternative rule chooses from."""
+
+
+def rule_choices(stats: pd.DataFrame) -> dict:
+    """The rank each rule of :data:`RANK_RULES` chose, after checking that its evidence is there.
+
+    Raises
+    ------
+    RuntimeError
+        When a rule's evidence columns are missing or not finite at some rank, or a rule did not
+        choose exactly one rank (a rule scored without its evidence would be scored on nothing).
+    """
+    choices = {}
+    for rule in RANK_RULES:
+        columns = EVIDENCE.get(rule, []) + [f"chosen_by_{rule}"]
+        missing = [c for c in columns if c not in stats.columns]
+        if missing:
+            raise RuntimeError(f"rank rule {rule!r}: the extraction has no {missing} column(s); "
+                               "expected compare_rank_rules=True to compute every rule's evidence.")
+        values = stats[EVIDENCE.get(rule, [])].to_numpy(float)
+        if not np.isfinite(values).all():
+            raise RuntimeError(f"rank rule {rule!r}: evidence {EVIDENCE[rule]} is not finite at every rank:\n"
+                               f"{stats[EVIDENCE[rule]]}")
+        picked = stats.index[stats[f"chosen_by_{rule}"].to_numpy(bool)]
+        if len(picked) != 1:
+            raise RuntimeError(f"rank rule {rule!r} chose {list(picked)}; expected exactly one rank.")
+        choices[rule] = int(picked[0])
+    return choices
+
+
+def evidence(result) -> dict:
+    """Per-rank evidence of every rule and the selection reason, for the JSON."""
+    cols = ["avg_stability", "min_stability", "stable", "p_value", "median_sample_l2_pct", "bcv_error", "bcv_se",
+            "bic"]
+    table = result.stats[cols].astype(float)
+    return {"stats": {str(k): {c: (None if not np.isfinite(v) else float(v)) for c, v in row.items()}
+                      for k, row in table.iterrows()},
+            "selection_reason": result.selection_reason}
+
+
+def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed) -> tuple[list[dict], dict]:
+    """Rows (one per rank rule) of one extraction, and its evidence (:func:`evidence`)."""
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -145,12 +196,11 @@ def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed) -> list
                          compare_rank_rules=True)
     seconds = time.perf_counter() - started
     rows = []
-    for rule in RANK_RULES:
-        k = int(result.stats.index[result.stats[f"chosen_by_{rule}"]][0])
+    for rule, k in rule_choices(result.stats).items():
         sol = result.solutions[k]
         rows.append({"method": f"{model} {rule}", "rank": k, **score(sol.signatures, sol.exposures, truth, true_exp),
                      "time_s": seconds, "rank_rules_s": result.settings["timings"]["rank_rules_s"]})
-    return rows
+    return rows, evidence(result)
 
 
 def run_spe_set(name, counts, truth, true_exp, ranks, replicates, seed, out) -> dict:
@@ -172,12 +222,63 @@ def run_spe_set(name, counts, truth, true_exp, ranks, replicates, seed, out) -> 
 
 
 def markdown(rows: pd.DataFrame) -> str:
+    """The per-set table."""
     cols = ["set", "truth", "method", "rank", "precision", "recall", "f1", "cosine", "exposure_error", "time_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in rows[cols].iterrows():
         cells = [f"{v:.3f}" if isinstance(v, float) and c not in ("time_s",) else
                  (f"{v:.0f}" if c == "time_s" else str(v)) for c, v in r.items()]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+DEFAULT = "nmf sigprofiler"
+"""The method the defaults give (KL NMF, SigProfilerExtractor's rule)."""
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per method: rank right, mean F1 and cosine, losses against the default and against SPE.
+
+    Columns: ``sets`` (sets it ran on), ``rank_right`` (sets where the chosen rank is the
+    truth), ``rank_wrong`` (``set chosen/truth`` for the others), ``mean_f1``, ``mean_cosine``,
+    ``f1_below_default`` (sets where its F1 is below ``nmf sigprofiler``'s on the same set),
+    ``spe_sets``, ``rank_right_spe_sets``, ``mean_f1_spe_sets`` (on the sets SigProfilerExtractor
+    ran on), ``spe_mean_f1`` (SigProfilerExtractor's there), ``f1_below_spe`` and ``meets_bar``:
+    the issue's bar for a default (chosen rank the truth on every set of the run, mean F1 >=
+    0.95, no set below the default's F1) on every set of the run.
+    """
+    f1 = rows.pivot(index="set", columns="method", values="f1")
+    spe_sets = sorted(set(rows.loc[rows["method"] == "SPE", "set"]))
+    all_sets = set(rows["set"])
+    out = {}
+    for method, r in rows.groupby("method", sort=False):
+        wrong = r[r["rank"] != r["truth"]]
+        on_spe = r[r["set"].isin(spe_sets)]
+        below = [s for s in r["set"] if DEFAULT in f1 and f1.loc[s, method] < f1.loc[s, DEFAULT] - 1e-12]
+        below_spe = [s for s in on_spe["set"] if "SPE" in f1 and f1.loc[s, method] < f1.loc[s, "SPE"] - 1e-12]
+        out[method] = {
+            "sets": len(r), "rank_right": int((r["rank"] == r["truth"]).sum()),
+            "rank_wrong": ", ".join(f"{s} {k}/{t}" for s, k, t in zip(wrong["set"], wrong["rank"], wrong["truth"])),
+            "mean_f1": float(r["f1"].mean()), "mean_cosine": float(r["cosine"].mean()),
+            "f1_below_default": ", ".join(below),
+            "spe_sets": len(on_spe), "rank_right_spe_sets": int((on_spe["rank"] == on_spe["truth"]).sum()),
+            "mean_f1_spe_sets": float(on_spe["f1"].mean()) if len(on_spe) else float("nan"),
+            "spe_mean_f1": float(f1.loc[spe_sets, "SPE"].mean()) if spe_sets else float("nan"),
+            "f1_below_spe": ", ".join(below_spe),
+            "meets_bar": bool(set(r["set"]) == all_sets and not len(wrong) and r["f1"].mean() >= 0.95 and not below),
+        }
+    return pd.DataFrame.from_dict(out, orient="index").rename_axis("method")
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    """:func:`summary` as a markdown table."""
+    cols = ["sets", "rank_right", "mean_f1", "mean_cosine", "rank_wrong", "f1_below_default", "rank_right_spe_sets",
+            "mean_f1_spe_sets", "spe_mean_f1", "f1_below_spe", "meets_bar"]
+    lines = ["| method | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for method, r in table[cols].iterrows():
+        cells = [f"{v:.3f}" if isinstance(v, float) else ("yes" if v is True else "no" if v is False else str(v))
+                 for v in r]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -188,37 +289,50 @@ def main(argv=None) -> None:
                         help="ranks truth - R .. truth + R (at least 1; default 2)")
     parser.add_argument("--restarts", type=int, default=20)
     parser.add_argument("--models", nargs="+", default=["nmf", "mvnmf"], choices=("nmf", "mvnmf"))
+    parser.add_argument("--mvnmf-sets", nargs="*", default=list(SETS), choices=SETS,
+                        help="sets on which mvnmf runs, when --models names it (default: every set)")
     parser.add_argument("--spe-sets", nargs="*", default=["few", "clock"], choices=SETS)
-    parser.add_argument("--spe-replicates", type=int, default=10)
+    parser.add_argument("--spe-replicates", type=int, default=None,
+                        help="SigProfilerExtractor's replicates per rank (default: --restarts)")
     parser.add_argument("--no-spe", action="store_true", help="skip SigProfilerExtractor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(HERE / "results" / "bench_accuracy"), metavar="STEM")
     args = parser.parse_args(argv)
+    if args.spe_replicates is None:
+        args.spe_replicates = args.restarts
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, evidences = [], {}
     for name in args.sets:
         counts, truth, true_exp = load(name, args.seed)
         k = truth.shape[1]
         ranks = list(range(max(1, k - args.ranks_around), k + args.ranks_around + 1))
         for model in args.models:
-            for row in run_sigfactor(counts, truth, true_exp, ranks, model, args.restarts, args.seed):
+            if model == "mvnmf" and name not in args.mvnmf_sets:
+                continue
+            found, evidences[f"{name} {model}"] = run_sigfactor(counts, truth, true_exp, ranks, model, args.restarts,
+                                                                args.seed)
+            for row in found:
                 rows.append({"set": name, "truth": k, "samples": counts.shape[1], **row})
                 print(rows[-1], flush=True)
         if not args.no_spe and name in args.spe_sets:
             rows.append({"set": name, "truth": k, "samples": counts.shape[1],
                          **run_spe_set(name, counts, truth, true_exp, ranks, args.spe_replicates, args.seed, out)})
             print(rows[-1], flush=True)
-        write(out, rows, args, argv)           # after every set: a run cut short keeps what it did
+        write(out, rows, evidences, args, argv)           # after every set: a run cut short keeps what it did
     print(markdown(pd.DataFrame(rows)))
+    print(summary_markdown(summary(pd.DataFrame(rows))))
 
 
-def write(out: Path, rows: list, args, argv) -> None:
-    """``<out>.md`` (the table) and ``<out>.json`` (rows, command, settings)."""
-    out.with_suffix(".md").write_text(markdown(pd.DataFrame(rows)))
+def write(out: Path, rows: list, evidences: dict, args, argv) -> None:
+    """``<out>.md`` (the table and the summary) and ``<out>.json`` (rows, evidence, summary,
+    command, settings)."""
+    table = summary(pd.DataFrame(rows))
+    out.with_suffix(".md").write_text(markdown(pd.DataFrame(rows)) + "\n" + summary_markdown(table))
     out.with_suffix(".json").write_text(json.dumps(
         {"command": " ".join(["benchmarks/bench_accuracy.py"] + (sys.argv[1:] if argv is None else list(argv))),
-         "settings": vars(args), "rows": rows}, indent=1, default=float))
+         "settings": vars(args), "rows": rows, "summary": json.loads(table.to_json(orient="index")),
+         "evidence": evidences}, indent=1, default=float))
 
 
 if __name__ == "__main__":
