@@ -63,7 +63,7 @@ from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
 from .parallel import block_length, blocks, check_scheduler, describe_scheduler, executor, fit_block, join_blocks
 from .refit import nnls, refit_kl
 from .rank_rules import (
-    BCV_RESTARTS, RANK_RULES, bcv_partition, bcv_rank, bcv_seed, choose_bcv, choose_bic, poisson_bic,
+    BCV_RESTARTS, RANK_RULES, bcv_partition, bcv_rank, bcv_seed, choose_bcv, choose_bic, poisson_bic, selection_reason,
 )
 from .selection import STABILITY_DECIMALS, select_rank, stable_ranks
 
@@ -644,9 +644,7 @@ def _select(rule: str, table: pd.DataFrame, solutions: dict, X_fit: np.ndarray, 
     for name, k in choices.items():
         table[f"chosen_by_{name}"] = table.index == k
     table["chosen"] = table.index == choices[rule]
-    others = "; ".join(f"{name} would choose {'nothing' if k is None else k}"
-                       for name, k in choices.items() if name != rule)
-    reason = f"Chosen by rank_rule={rule!r}. {reasons[rule]}" + (f" Other rules: {others}." if others else "")
+    reason = selection_reason(rule, choices, reasons)
     return table, int(choices[rule]), reason, {k: s.bcv_folds for k, s in solutions.items()}
 
 
@@ -733,7 +731,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         ``chosen_by_<rule>``; SigProfilerExtractor's columns are always there.
     compare_rank_rules : bool
         Compute every rule's evidence, whichever chooses, side by side in ``stats`` and in the
-        rank-selection plot, with what each rule would choose in ``selection_reason``. Off by
+        rank-selection plot, with what each rule would choose and why in ``selection_reason``. Off by
         default because the bi-cross-validation fits add about 30 % to a run (ranks 1-10 of
         the 21 breast genomes: 8.9 s on 29.3 s; :mod:`sigfactor.rank_rules`).
     key_added : str

@@ -106,6 +106,22 @@ def plot_signature(signature: pd.Series, *, title: str | None = None, ax=None):
     return fig
 
 
+def _rule_picks(stats: pd.DataFrame) -> dict:
+    """The rank each rule chose (``chosen_by_<rule>``), for the rules in ``stats``, in
+    :data:`sigfactor.rank_rules.RANK_RULES` order."""
+    from .rank_rules import RANK_RULES
+
+    return {rule: int(stats.index[stats[f"chosen_by_{rule}"].to_numpy(bool)][0]) for rule in RANK_RULES
+            if f"chosen_by_{rule}" in stats.columns and stats[f"chosen_by_{rule}"].any()}
+
+
+def _mark_choice(ax, rule: str, rank: int, curve: pd.Series, colour: str):
+    """A large open marker on ``curve`` at the rank ``rule`` chose, labelled for the legend."""
+    (line,) = ax.plot([rank], [float(curve.loc[rank])], "o", ms=14, mfc="none", mew=2, color=colour,
+                      label=f"{rule}'s choice ({rank})")
+    return line
+
+
 def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank selection"):
     """Every rank rule's evidence against the rank.
 
@@ -114,7 +130,10 @@ def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank 
     thresholds) and the mean sample cosine distance. When ``stats`` has columns of
     :mod:`sigfactor.rank_rules`, a lower panel shows the bi-cross-validation held-out error
     (mean over folds, one standard error as bars) and/or the Poisson BIC, and names the rank each
-    rule would choose (``chosen_by_<rule>``). The chosen rank is shaded in both panels.
+    rule would choose (``chosen_by_<rule>``). Each rule's choice is marked on its own curve by a
+    large open marker labelled ``"<rule>'s choice (k)"`` (SigProfilerExtractor's on the average
+    stability), so disagreeing rules are seen at a glance. The chosen rank is shaded in both
+    panels.
     """
     ranks = np.asarray(stats.index, dtype=int)
     has_bcv, has_bic = "bcv_error" in stats.columns, "bic" in stats.columns
@@ -133,6 +152,9 @@ def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank 
     ax2.set_ylabel("Mean sample cosine distance", color="tab:red")
     ax1.axvspan(chosen - 0.2, chosen + 0.2, alpha=0.2, color="#696969")
     lines = ax1.get_lines()[:2] + ax2.get_lines()
+    picks = _rule_picks(stats)
+    if "sigprofiler" in picks:
+        lines.append(_mark_choice(ax1, "sigprofiler", picks["sigprofiler"], stats["avg_stability"], "tab:blue"))
     ax1.legend(lines, [line.get_label() for line in lines], loc="best", fontsize=8)
     ax1.set_title(f"{title} (chosen: {chosen})")
     if not rules:
@@ -149,9 +171,11 @@ def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank 
         ax4.plot(ranks, stats["bic"], "^--", color="tab:purple", label="Poisson BIC")
         ax4.set_ylabel("Poisson BIC", color="tab:purple")
     ax3.axvspan(chosen - 0.2, chosen + 0.2, alpha=0.2, color="#696969")
-    picks = [f"{rule} {int(stats.index[stats[f'chosen_by_{rule}']][0])}" for rule in ("sigprofiler", "bcv", "bic")
-             if f"chosen_by_{rule}" in stats.columns and stats[f"chosen_by_{rule}"].any()]
-    ax3.set_title("Each rule's choice: " + ", ".join(picks), fontsize=9)
+    if has_bcv and "bcv" in picks:
+        _mark_choice(ax3, "bcv", picks["bcv"], stats["bcv_error"], "tab:green")
+    if has_bic and "bic" in picks:
+        _mark_choice(ax4, "bic", picks["bic"], stats["bic"], "tab:purple")
+    ax3.set_title("Each rule's choice: " + ", ".join(f"{rule} {k}" for rule, k in picks.items()), fontsize=9)
     handles = [ax3.get_legend_handles_labels(), ax4.get_legend_handles_labels()]
     ax3.legend(handles[0][0] + handles[1][0], handles[0][1] + handles[1][1], loc="best", fontsize=8)
     fig.subplots_adjust(left=0.1, right=0.86, bottom=0.07, top=0.95, hspace=0.3)

@@ -31,6 +31,12 @@ in ``result.stats``; ``rank_rule`` says which one chooses (:data:`RANK_RULES`):
     to a constant. Real catalogues are overdispersed relative to the Poisson model, so on them
     this criterion tends to keep too many signatures.
 
+Reporting: with ``compare_rank_rules=True`` :func:`selection_reason` states the chosen rule's
+reason and, for every other rule, the rank it would choose and why, in words;
+:func:`rule_columns` gives the rules' evidence and choices as the columns the statistics table
+(``All_solutions_stat.csv``) ends with; :func:`sigfactor.plotting.plot_rank_selection` marks
+each rule's choice on its own curve.
+
 Both new rules are computed on the catalogue the restarts fit, without resampling: the counts
 with hypermutated samples normalised and entries floored as in
 :func:`sigfactor.extract.fitted_catalogues`.
@@ -53,7 +59,7 @@ from .refit import kl_terms, nnls, refit_kl
 
 __all__ = ["RANK_RULES", "BCV_GROUPS", "BCV_RESTARTS", "BCVFold", "bcv_seed", "bcv_partition",
            "bcv_predict", "heldout_error", "bcv_rank", "choose_bcv", "poisson_bic", "choose_bic",
-           "bic_parameters"]
+           "bic_parameters", "selection_reason", "rule_columns"]
 
 RANK_RULES = ("sigprofiler", "bcv", "bic")
 """Values of ``rank_rule`` (:func:`sigfactor.extract`)."""
@@ -236,3 +242,71 @@ def choose_bic(bic: pd.Series) -> tuple[int, str]:
     nxt = f"; next best rank {int(others.idxmin())} ({others.min():.6g})" if len(others) else ""
     return chosen, (f"Poisson BIC (deviance + ((channels - 1) k + samples k) log N) is lowest at rank "
                     f"{chosen} ({bic[chosen]:.6g}{nxt}); chosen: {chosen}.")
+
+
+def selection_reason(rule: str, choices: dict, reasons: dict) -> str:
+    """The selection's reason in words: the chosen rule's, then each other rule's choice and why.
+
+    Parameters
+    ----------
+    rule : str
+        The rule that chose (``rank_rule``).
+    choices : dict of str to int or None
+        The rank each rule computed chose (None: it could choose none), keyed by rule in
+        :data:`RANK_RULES` order.
+    reasons : dict of str to str
+        Each rule's sentence (:func:`choose_bcv`, :func:`choose_bic`,
+        :func:`sigfactor.selection.select_rank`).
+
+    Returns
+    -------
+    str
+        ``"Chosen by rank_rule='bcv'. <its reason>"``, and when other rules were computed
+        ``" Other rules: sigprofiler would choose 3; bic would choose 4."`` followed, for each, by
+        ``" sigprofiler's reason: <its reason>"``, and whether all the rules agree.
+    """
+    text = f"Chosen by rank_rule={rule!r}. {reasons[rule]}"
+    others = [name for name in choices if name != rule]
+    if not others:
+        return text
+
+    def said(k):
+        return "nothing" if k is None else str(k)
+
+    text += " Other rules: " + "; ".join(f"{name} would choose {said(choices[name])}" for name in others) + "."
+    text += "".join(f" {name}'s reason: {reasons[name]}" for name in others)
+    if len(set(choices.values())) == 1:
+        text += f" All {len(choices)} rules agree on rank {said(choices[rule])}."
+    else:
+        text += " The rules disagree: " + ", ".join(f"{name} {said(k)}" for name, k in choices.items()) + "."
+    return text
+
+
+def rule_columns(stats: pd.DataFrame) -> pd.DataFrame:
+    """The rank rules' evidence and choices as statistics-table columns (one row per rank).
+
+    Parameters
+    ----------
+    stats : pandas.DataFrame
+        :attr:`sigfactor.extract.ExtractionResult.stats` (index: rank).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index; ``BCV Held-out Error`` and ``BCV SE`` (when ``bcv_error`` is in ``stats``),
+        ``Poisson BIC`` (when ``bic`` is) and ``Chosen By``: the rules, among those computed,
+        that chose the rank (``"sigprofiler, bic"``; empty where none did). With no
+        alternative rule computed, no columns.
+    """
+    present = [rule for rule in RANK_RULES if f"chosen_by_{rule}" in stats.columns]
+    columns = {}
+    if "bcv_error" in stats.columns:
+        columns["BCV Held-out Error"] = stats["bcv_error"].round(5)
+        columns["BCV SE"] = stats["bcv_se"].round(5)
+    if "bic" in stats.columns:
+        columns["Poisson BIC"] = stats["bic"].round(1)
+    if not columns:
+        return pd.DataFrame(index=stats.index)
+    columns["Chosen By"] = pd.Series([", ".join(r for r in present if stats.loc[k, f"chosen_by_{r}"])
+                                      for k in stats.index], index=stats.index)
+    return pd.DataFrame(columns, index=stats.index)

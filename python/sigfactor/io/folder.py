@@ -288,15 +288,19 @@ def all_solutions_table(result) -> pd.DataFrame:
 
     Columns, their order and text forms follow SigProfilerExtractor 1.4 (``"Most Stab Sigs"``
     in ``P-value`` for the highest stable rank, ``%`` after the first four error columns);
-    ``Mean Sample L1%``/``L2%`` hold medians, as SigProfilerExtractor computes them.
+    ``Mean Sample L1%``/``L2%`` hold medians, as SigProfilerExtractor computes them. When other
+    rank rules were computed, their evidence and choices follow
+    (:func:`sigfactor.rank_rules.rule_columns`).
     """
+    from ..rank_rules import rule_columns
+
     st = result.stats
     stable = st.index[st["stable"]]
     highest = int(stable.max()) if len(stable) else None
     labels = [f"{k}*" if k == result.rank else str(k) for k in st.index]
     p_values = ["Most Stab Sigs" if k == highest else ("N/A" if pd.isna(p) else f"{p:.2e}")
                 for k, p in st["p_value"].items()]
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "Signatures": labels,
         "Stability (Avg Silhouette)": st["avg_stability"].round(3).to_numpy(),
         "Minimum Stability": st["min_stability"].round(3).to_numpy(),
@@ -314,6 +318,7 @@ def all_solutions_table(result) -> pd.DataFrame:
         "Mean Correlation": st["mean_correlation"].round(3).to_numpy(),
         "Minimum Correlation": st["min_correlation"].round(3).to_numpy(),
     })
+    return pd.concat([table, rule_columns(st).reset_index(drop=True)], axis=1)
 
 
 def samples_stats_table(stats: pd.DataFrame) -> pd.DataFrame:
