@@ -563,9 +563,11 @@ def _sweep_record(streaks: dict, skipped: list, stop_after_unstable) -> dict:
         last = list(streaks)[-1]
         unstable = list(streaks)[-stop_after_unstable:]
         record["stopped_after"] = last
-        record["reason"] = (f"The sweep stopped after rank {last}: ranks {', '.join(map(str, unstable))} "
-                            f"failed the stability thresholds in a row (stop_after_unstable="
-                            f"{stop_after_unstable}), so ranks {', '.join(map(str, skipped))} were not fitted.")
+        failed = (f"rank {unstable[0]} failed the stability thresholds" if len(unstable) == 1 else
+                  f"ranks {', '.join(map(str, unstable))} failed the stability thresholds in a row")
+        not_fitted = f"rank {skipped[0]} was" if len(skipped) == 1 else f"ranks {', '.join(map(str, skipped))} were"
+        record["reason"] = (f"The sweep stopped after rank {last}: {failed} (stop_after_unstable="
+                            f"{stop_after_unstable}), so {not_fitted} not fitted.")
     return record
 
 

@@ -54,16 +54,20 @@ def test_stop_after_unstable_stops_the_sweep_and_says_why(breast_file, tmp_path,
     expected, stopped = sweep_by_hand(stats, 2)
     assert stopped and list(stats.index) == expected and expected[-1] < 8      # stopped early, where it should
     skipped = list(range(expected[-1] + 1, 9))
-    table = pd.read_csv(out / "SBS96" / "All_solutions_stat.csv")
+    table = pd.read_csv(out / "SBS96" / "All_solutions_stat.csv", keep_default_na=False)
     assert [int(str(s).rstrip("*")) for s in table["Signatures"]] == expected
+    assert list(table["Unstable In A Row"]) == list(stats["unstable_in_a_row"])
     assert list(stats["sweep_stopped"]) == [False] * (len(expected) - 1) + [True]
     assert list(stats["unstable_in_a_row"])[-2:] == [1, 2]
 
     run = json.loads((out / "run.json").read_text())
     assert run["sweep"]["stop_after_unstable"] == 2 and run["arguments"]["stop_after_unstable"] == 2
     assert run["sweep"]["stopped_after"] == expected[-1] and run["sweep"]["not_fitted"] == skipped
-    why = f"ranks {', '.join(map(str, skipped))} were not fitted"
+    why = (f"rank {skipped[0]} was not fitted" if len(skipped) == 1 else
+           f"ranks {', '.join(map(str, skipped))} were not fitted")
     assert why in run["sweep"]["reason"] and why in run["selection_reason"]
+    assert list(table["Sweep"] != "") == [False] * (len(expected) - 1) + [True]    # said on the last rank
+    assert why in table["Sweep"].iloc[-1]
     assert "--stop-after-unstable" in run["command"]
 
     printed = capsys.readouterr().out
@@ -115,3 +119,16 @@ def test_compare_bad_scheduler_is_one_line_exit_2(breast_file, tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.startswith("sigfactor compare: error: scheduler='nowhere' is not valid; expected")
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_sweep_reason_in_words():
+    # Hand-written sentences; catches the plural forms for one rank ("ranks 5 ... in a row").
+    from sigfactor.extract import _sweep_record
+
+    one = _sweep_record({4: 0, 5: 1}, [6], 1)["reason"]
+    assert one == ("The sweep stopped after rank 5: rank 5 failed the stability thresholds "
+                   "(stop_after_unstable=1), so rank 6 was not fitted.")
+    two = _sweep_record({4: 0, 5: 1, 6: 2}, [7, 8], 2)["reason"]
+    assert two == ("The sweep stopped after rank 6: ranks 5, 6 failed the stability thresholds in a row "
+                   "(stop_after_unstable=2), so ranks 7, 8 were not fitted.")
+    assert _sweep_record({4: 0, 5: 1}, [], 2)["reason"] is None

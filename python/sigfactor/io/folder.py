@@ -318,7 +318,18 @@ def all_solutions_table(result) -> pd.DataFrame:
         "Mean Correlation": st["mean_correlation"].round(3).to_numpy(),
         "Minimum Correlation": st["min_correlation"].round(3).to_numpy(),
     })
-    return pd.concat([table, rule_columns(st).reset_index(drop=True)], axis=1)
+    return pd.concat([table, rule_columns(st).reset_index(drop=True), _sweep_columns(result)], axis=1)
+
+
+def _sweep_columns(result) -> pd.DataFrame:
+    """With ``stop_after_unstable``: ``Unstable In A Row`` per rank and, on the rank where the
+    sweep stopped, ``Sweep`` naming the ranks not fitted and why (no columns otherwise)."""
+    sweep = result.settings.get("sweep") or {}
+    if sweep.get("stop_after_unstable") is None:
+        return pd.DataFrame(index=range(len(result.stats)))
+    st = result.stats
+    note = [sweep["reason"] if stopped and sweep.get("reason") else "" for stopped in st["sweep_stopped"]]
+    return pd.DataFrame({"Unstable In A Row": st["unstable_in_a_row"].astype(int).to_numpy(), "Sweep": note})
 
 
 def samples_stats_table(stats: pd.DataFrame) -> pd.DataFrame:
