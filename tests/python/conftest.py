@@ -55,3 +55,20 @@ def matched_cosines(truth: np.ndarray, found: np.ndarray) -> np.ndarray:
     sim = a.T @ b
     rows, cols = linear_sum_assignment(-sim)
     return sim[rows, cols]
+
+
+def sweep_by_hand(stats, n: int) -> tuple[list[int], bool]:
+    """Ranks a sweep with ``stop_after_unstable=n`` fits, from a table's stabilities by
+    SigProfilerExtractor's thresholds written out here (average >= 0.8, minimum >= 0.2, sum >= 1,
+    both rounded to two decimals): after the ``n``-th unstable rank in a row following a stable
+    rank, no more; and whether that stop was reached."""
+    fitted, run, seen = [], 0, False
+    for k, row in stats.iterrows():
+        avg, low = round(row["avg_stability"], 2), round(row["min_stability"], 2)
+        stable = avg >= 0.8 and low >= 0.2 and avg + low >= 1.0
+        seen = seen or stable
+        run = run + 1 if seen and not stable else 0
+        fitted.append(int(k))
+        if run == n:
+            return fitted, True
+    return fitted, False

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import sweep_by_hand
 from sigfactor import datasets
 from sigfactor.catalogue import write_catalogue
 from sigfactor.cli import main
@@ -23,23 +24,6 @@ def breast_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("input") / "breast.txt"
     write_catalogue(datasets.breast21(), path)
     return path
-
-
-def sweep_by_hand(stats: pd.DataFrame, n: int) -> tuple[list[int], bool]:
-    """Ranks a sweep with stop-after-unstable ``n`` fits, by SigProfilerExtractor's thresholds
-    written out here (average >= 0.8, minimum >= 0.2, sum >= 1, both rounded to two decimals):
-    after the ``n``-th unstable rank in a row following a stable rank, no more; and whether
-    that stop was reached."""
-    fitted, run, seen = [], 0, False
-    for k, row in stats.iterrows():
-        avg, low = round(row["avg_stability"], 2), round(row["min_stability"], 2)
-        stable = avg >= 0.8 and low >= 0.2 and avg + low >= 1.0
-        seen = seen or stable
-        run = run + 1 if seen and not stable else 0
-        fitted.append(int(k))
-        if run == n:
-            return fitted, True
-    return fitted, False
 
 
 def test_stop_after_unstable_stops_the_sweep_and_says_why(breast_file, tmp_path, capsys):

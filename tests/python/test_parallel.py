@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from conftest import sweep_by_hand
 from sigfactor import datasets
 from sigfactor.extract import extract, rank_seed
 from sigfactor.models._restarts import fit_restarts
@@ -311,27 +312,12 @@ def test_compare_models_on_dask(breast21, client):
 SWEEP = dict(ranks="1-8", n_restarts=10, max_iter=1000, progress=False, seed=2)
 
 
-def _expected_sweep(stats, n: int) -> list[int]:
-    """Ranks fitted with stop_after_unstable=n, from a full sweep's table by SigProfilerExtractor's
-    thresholds written out here (average >= 0.8, minimum >= 0.2, sum >= 1, two decimals)."""
-    fitted, run, seen = [], 0, False
-    for k, row in stats.iterrows():
-        avg, low = round(row["avg_stability"], 2), round(row["min_stability"], 2)
-        stable = avg >= 0.8 and low >= 0.2 and avg + low >= 1.0
-        seen = seen or stable
-        run = run + 1 if seen and not stable else 0
-        fitted.append(k)
-        if run == n:
-            break
-    return fitted
-
-
 @pytest.mark.parametrize("on_dask", [False, True])
 def test_stop_after_unstable(breast21, client, on_dask):
     # Catches an off-by-one in the count, counting unstable ranks before the first stable one,
     # a stop that is not recorded, and (on Dask) cancelled ranks leaking into the result.
     full = extract(breast21, **SWEEP)
-    expected = _expected_sweep(full.stats, 2)
+    expected, _ = sweep_by_hand(full.stats, 2)
     assert expected[-1] < 8                                   # the data has an unstable tail
     stopped = extract(breast21, stop_after_unstable=2, scheduler=client if on_dask else None, **SWEEP)
     assert list(stopped.stats.index) == expected == sorted(stopped.solutions)
