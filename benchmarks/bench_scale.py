@@ -27,19 +27,55 @@ processes on 127.0.0.1; in-process runs use every CPU through the kernels' threa
 Usage::
 
     SIGFACTOR_DATA=/work/shared/data .venv/bin/python benchmarks/bench_scale.py \\
-        [--cohort pcawg tcga] [--executor inprocess local] [--time-ranks 5,15,25] \\
-        [--time-restarts 4] [--memory-iter 100] [--json FILE]
+        [--cohort pcawg tcga] [--executor inprocess local] [--time-ranks pcawg=5,15,25 tcga=5,10,15] \\
+        [--time-restarts 4] [--memory-iter 100] [--spe] [--spe-ranks pcawg=5,15 tcga=5] \\
+        [--spe-out DIR] [--json FILE]
 
-Run it on a quiet machine: it prints a Markdown table (and writes ``--json``).
+``--time-ranks`` and ``--spe-ranks`` take ``RANKS`` (for every cohort) or ``COHORT=RANKS``.
+
+With ``--spe``, SigProfilerExtractor 1.4.1 (``spe_side.run_spe``, from ``.spe-venv``) runs on
+the same cohort in the same invocation, after sigfactor's runs: once per rank of ``--spe-ranks``
+(default: the time run's ranks), with ``minimum_signatures = maximum_signatures`` = that rank
+(its rank range is consecutive), ``nmf_replicates`` = ``--time-restarts``, multinomial
+resampling, seed 0 and ``cpu=2`` worker processes. For each rank it records:
+
+- ``spe_wall_s``: GNU time's wall time of the whole SigProfilerExtractor process (start-up,
+  the extraction at that rank, rank selection, the COSMIC decomposition by
+  SigProfilerAssignment, writing its output);
+- ``spe_extraction_s``: that rank's own extraction time as SigProfilerExtractor logs it in
+  ``JOB_METADATA.txt`` (NMF replicates, clustering, refit of the exposures; whole seconds);
+- ``spe_nmf_s``: of which its NMF replicates (``Time taken to collect ...`` in its log);
+- ``spe_iterations``: the NMF iterations each replicate ran.
+
+Right before each, ``sigfactor extract`` runs at the same rank with the same restarts,
+resampling and seed as a fresh command-line process (``bench_extract.run_sigfactor``: start-up,
+extraction, COSMIC decomposition, the output folder with its plots), the counterpart of
+SigProfilerExtractor's wall time. Each tool stops by its own rule, hence both tools' iterations.
+Two ratios, per rank and of the sums over the ranks:
+
+- **end to end**: SigProfilerExtractor's wall time over ``sigfactor extract``'s, defined as
+  ``bench_extract.py``'s speed-up (on the 21 breast genomes, ranks 1-5 x 10: 50.0x);
+- **extraction**: SigProfilerExtractor's time for the rank (``JOB_METADATA.txt``) over
+  sigfactor's seconds for the rank in the in-process time run (fits, consensus and refit inside
+  ``extract``).
+
+Every run records the load average before and after it (``os.getloadavg``): the table is only
+as good as the machine was quiet.
+
+Run it on a quiet machine: it prints Markdown tables (and writes ``--json``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -98,21 +134,172 @@ def run(spec: dict) -> dict:
     The process's own peak RSS is ``main_peak_mb`` (``getrusage`` in the process: ``os.wait4``
     would report the largest of it and the worker processes it started and waited for).
     """
+    load_before = os.getloadavg()
     proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE,
                             text=True)
     out = proc.stdout.read()
     if proc.wait() != 0:
         raise RuntimeError(f"benchmark child failed: {spec}")
-    return {**spec, **json.loads(out.strip().splitlines()[-1])}
+    measured = json.loads(out.strip().splitlines()[-1])
+    for key in ("per_rank_s", "converged", "mean_iterations"):      # JSON made the ranks strings
+        measured[key] = {int(k): v for k, v in measured[key].items()}
+    return {**spec, **measured, "load_before": load_before, "load_after": os.getloadavg()}
+
+
+_RANK_DONE = re.compile(r"de novo extraction completed for a total of (\d+) signatures! \s*"
+                        r"Execution time:\s*(?:(\d+) days?, )?(\d+):(\d+):(\d+)")
+_NMF_DONE = re.compile(r"Time taken to collect \d+ iterations for (\d+) signatures is ([\d.]+) seconds")
+
+
+def spe_rank_seconds(job_metadata: str) -> dict[int, float]:
+    """Each rank's extraction time from the text of SigProfilerExtractor's ``JOB_METADATA.txt``.
+
+    SigProfilerExtractor 1.4.1 writes, after each rank's NMF replicates, clustering and refit,
+    ``... de novo extraction completed for a total of K signatures! / Execution time:H:MM:SS``
+    (a ``datetime.timedelta`` cut to whole seconds, ``N day(s), H:MM:SS`` past a day).
+    """
+    found = {}
+    for rank, days, hours, minutes, seconds in _RANK_DONE.findall(job_metadata):
+        found[int(rank)] = float(int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds))
+    return found
+
+
+def spe_nmf_seconds(log: str) -> dict[int, float]:
+    """Each rank's NMF-replicates time from SigProfilerExtractor's console output
+    (``Time taken to collect N iterations for K signatures is S seconds``)."""
+    return {int(rank): float(sec) for rank, sec in _NMF_DONE.findall(log)}
+
+
+def run_spe_rank(cohort: str, rank: int, replicates: int, out_dir: Path) -> dict:
+    """SigProfilerExtractor at one rank of a cohort (module docstring), measured."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from spe_side import run_spe
+
+    from sigfactor import datasets
+
+    catalogue = datasets.fetch(COHORTS[cohort]["loader"])
+    load_before = os.getloadavg()
+    spe = run_spe(catalogue, ranks=(rank, rank), replicates=replicates, resample=True, seed=0,
+                  out_dir=out_dir, cpu=WORKERS, progress=False)
+    load_after = os.getloadavg()
+    out = Path(spe["out_dir"])
+    extraction = spe_rank_seconds((out / "JOB_METADATA.txt").read_text())
+    nmf = spe_nmf_seconds((out / "spe.log").read_text())
+    if rank not in extraction or rank not in nmf:
+        raise RuntimeError(f"SigProfilerExtractor's log in {out} records no time for rank {rank}.")
+    return {"cohort": cohort, "rank": rank, "replicates": replicates, "spe_wall_s": spe["wall_s"],
+            "spe_extraction_s": extraction[rank], "spe_nmf_s": nmf[rank],
+            "spe_iterations": spe["nmf_iterations"].get(rank, []), "spe_peak_rss_mb": spe["peak_rss_mb"],
+            "spe_peak_tree_pss_mb": spe["peak_tree_pss_mb"], "spe_chosen_rank": spe["chosen_rank"],
+            "spe_out": str(out), "spe_versions": spe["versions"], "load_before": load_before,
+            "load_after": load_after}
+
+
+def run_sigfactor_rank(cohort: str, rank: int, restarts: int) -> dict:
+    """``sigfactor extract`` at one rank of a cohort as a fresh command-line process (its defaults:
+    output folder with tables, plots and the COSMIC decomposition), measured as
+    ``bench_extract.run_sigfactor`` measures it: the counterpart of SigProfilerExtractor's wall time."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_extract import run_sigfactor
+
+    from sigfactor import datasets
+
+    load_before = os.getloadavg()
+    ours = run_sigfactor(datasets.fetch(COHORTS[cohort]["loader"]), [rank], restarts, resample=True, seed=0,
+                         device="cpu")
+    return {"sigfactor_cli_wall_s": ours["wall_s"], "sigfactor_cli_extract_s": ours["extract_s"],
+            "sigfactor_cli_peak_rss_mb": ours["peak_rss_mb"], "sigfactor_cli_command": ours["command"],
+            "sigfactor_cli_load": [load_before, os.getloadavg()]}
+
+
+def spe_rows(time_run: dict, spe_runs: list[dict]) -> list[dict]:
+    """Per-rank rows setting SigProfilerExtractor against sigfactor, and a ``"subset"`` row of sums
+    over the ranks (its ratios are of the sums).
+
+    ``ratio``: SigProfilerExtractor's whole-process wall time over ``sigfactor extract``'s
+    (both end to end, as ``bench_extract.py``'s speed-up). ``ratio_extraction``:
+    SigProfilerExtractor's own time for the rank (``JOB_METADATA.txt``) over sigfactor's seconds
+    for the rank in the in-process time run.
+    """
+    rows = []
+    for spe in spe_runs:
+        k = spe["rank"]
+        ours = time_run["per_rank_s"][k]
+        rows.append({"rank": k, "sigfactor_s": ours, "sigfactor_mean_iterations": time_run["mean_iterations"][k],
+                     "sigfactor_cli_wall_s": spe["sigfactor_cli_wall_s"],
+                     **{key: spe[key] for key in ("spe_wall_s", "spe_extraction_s", "spe_nmf_s", "spe_iterations",
+                                                  "spe_peak_rss_mb")},
+                     "ratio": spe["spe_wall_s"] / spe["sigfactor_cli_wall_s"],
+                     "ratio_extraction": spe["spe_extraction_s"] / ours})
+    total = {key: float(sum(r[key] for r in rows)) for key in ("sigfactor_s", "sigfactor_cli_wall_s", "spe_wall_s",
+                                                               "spe_extraction_s", "spe_nmf_s")}
+    rows.append({"rank": "subset", **total, "ratio": total["spe_wall_s"] / total["sigfactor_cli_wall_s"],
+                 "ratio_extraction": total["spe_extraction_s"] / total["sigfactor_s"]})
+    return rows
 
 
 def extrapolate(time_run: dict, sweep_ranks: list[int], sweep_restarts: int) -> float:
     """The full sweep's wall time from a subset run (module docstring)."""
     measured = sorted(time_run["per_rank_s"])
+    if not all(isinstance(k, int) for k in measured):
+        raise TypeError(f"time_run['per_rank_s'] has ranks {measured}; expected integers (sorted as numbers).")
     per_restart = np.array([time_run["per_rank_s"][k] / time_run["restarts"] for k in measured])
     full = float(np.interp(sweep_ranks, measured, per_restart).sum() * sweep_restarts)
     subset = float(per_restart.sum() * time_run["restarts"])
     return time_run["wall_s"] * full / subset
+
+
+def parse_ranks(option: str, items: list[str], cohorts: list[str]) -> dict[str, list[int]]:
+    """A ranks option's items (``5,15`` for every cohort, or ``pcawg=5,15``) as cohort -> ranks."""
+    found = {}
+    for item in items:
+        cohort, _, ranks = item.rpartition("=")
+        if cohort and cohort not in cohorts:
+            raise SystemExit(f"{option} {item!r}: cohort {cohort!r} is not among --cohort {cohorts}.")
+        try:
+            values = [int(r) for r in ranks.split(",")]
+        except ValueError:
+            raise SystemExit(f"{option} {item!r} is not valid; expected RANKS or COHORT=RANKS, e.g. pcawg=5,15.")
+        if min(values) < 1:
+            raise SystemExit(f"{option} {item!r} is not valid; expected ranks of at least 1.")
+        for target in ([cohort] if cohort else cohorts):
+            found[target] = values
+    return found
+
+
+def _load(run_record: dict) -> str:
+    return f"{run_record['load_before'][0]:.1f} / {run_record['load_after'][0]:.1f}"
+
+
+def print_tables(rows: list[dict], comparisons: list[dict]) -> None:
+    """The executors' table and, with ``--spe``, the per-rank table against SigProfilerExtractor."""
+    print("| cohort | executor | time run (measured) | wall s | full sweep (extrapolated) | memory run | "
+          "peak RSS main MB | peak RSS workers MB | load before / after time run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        wall = f"{r['measured_wall_s']:.0f}" if "measured_wall_s" in r else "-"
+        full = f"{r['sweep']}: ~{r['extrapolated_sweep_s'] / 60:.0f} min" if "extrapolated_sweep_s" in r else "-"
+        workers = ", ".join(f"{w:.0f}" for w in r["workers_peak_mb"]) if r.get("workers_peak_mb") else "-"
+        main_mb = f"{r['main_peak_mb']:.0f}" if "main_peak_mb" in r else "-"
+        load = _load(r["time_run"]) if "time_run" in r else "-"
+        print(f"| {r['cohort']} | {r['executor']} | {r.get('measured', '-')} | {wall} | {full} | "
+              f"{r.get('memory_measured', '-')} | {main_mb} | {workers} | {load} |")
+    if not comparisons:
+        return
+    print()
+    print("| cohort | rank | restarts | sigfactor s (rank, in-process) | sigfactor mean iterations | "
+          "sigfactor extract s (command, end to end) | SPE wall s (end to end) | SPE extraction s (rank) | "
+          "SPE NMF s | SPE iterations per replicate | ratio end to end | ratio extraction | load before / after SPE |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+    for comp in comparisons:
+        for r, run in zip(comp["rows"], comp["spe_runs"] + [None]):
+            subset = run is None
+            iters = ("-", "-") if subset else (f"{r['sigfactor_mean_iterations']:,.0f}",
+                                               ", ".join(f"{i:,}" for i in r["spe_iterations"]))
+            print(f"| {comp['cohort']} | {r['rank']} | {comp['restarts']} | {r['sigfactor_s']:.1f} | {iters[0]} | "
+                  f"{r['sigfactor_cli_wall_s']:.1f} | {r['spe_wall_s']:.1f} | {r['spe_extraction_s']:.0f} | "
+                  f"{r['spe_nmf_s']:.1f} | {iters[1]} | {r['ratio']:.1f}x | {r['ratio_extraction']:.1f}x | "
+                  f"{'-' if subset else _load(run)} |")
 
 
 def main(argv=None) -> None:
@@ -120,26 +307,50 @@ def main(argv=None) -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--cohort", nargs="+", default=["pcawg"], choices=sorted(COHORTS))
     parser.add_argument("--executor", nargs="+", default=["inprocess", "local"], choices=("inprocess", "local"))
-    parser.add_argument("--time-ranks", default=None, help="ranks of the time run, e.g. 5,15,25 (default per cohort)")
+    parser.add_argument("--time-ranks", nargs="+", default=[], metavar="[COHORT=]RANKS",
+                        help="ranks of the time run, e.g. 5,15,25 or pcawg=5,15,25 tcga=5,10 (default per cohort)")
     parser.add_argument("--time-restarts", type=int, default=4)
     parser.add_argument("--memory-iter", type=int, default=100, help="iteration cap of the memory run")
     parser.add_argument("--skip-time", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--spe", action="store_true",
+                        help="also run SigProfilerExtractor (from .spe-venv) once per rank of --spe-ranks")
+    parser.add_argument("--spe-ranks", nargs="+", default=[], metavar="[COHORT=]RANKS",
+                        help="ranks for SigProfilerExtractor, a subset of the time run's, e.g. 5,15 or "
+                        "pcawg=5,15 tcga=5 (default: the time run's)")
+    parser.add_argument("--spe-out", default=None, help="folder for SigProfilerExtractor's output (default: a new "
+                        "temporary folder); its COHORT_rankK subfolders must not exist")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(json.loads(args.child))))
         return
-    rows = []
+    if args.time_restarts < 1:
+        parser.error(f"--time-restarts {args.time_restarts} is not valid; expected at least 1.")
+    if args.spe and (args.skip_time or "inprocess" not in args.executor):
+        parser.error("--spe sets SigProfilerExtractor against sigfactor's in-process time run; expected "
+                     "'inprocess' among --executor and no --skip-time.")
+    time_ranks = {c: COHORTS[c]["time_ranks"] for c in args.cohort}
+    time_ranks.update(parse_ranks("--time-ranks", args.time_ranks, args.cohort))
+    spe_ranks = dict(time_ranks)
+    spe_ranks.update(parse_ranks("--spe-ranks", args.spe_ranks, args.cohort))
+    for cohort in args.cohort if args.spe else []:
+        missing = sorted(set(spe_ranks[cohort]) - set(time_ranks[cohort]))
+        if missing:
+            parser.error(f"--spe-ranks: {cohort} ranks {missing} are not in its time run's {time_ranks[cohort]}; "
+                         "expected a subset of the time run's ranks.")
+    if args.spe:
+        spe_out = Path(args.spe_out) if args.spe_out else Path(tempfile.mkdtemp(prefix="bench_scale_spe_"))
+        spe_out.mkdir(parents=True, exist_ok=True)
+    rows, comparisons = [], []
     for cohort in args.cohort:
-        info = COHORTS[cohort]
-        time_ranks = ([int(r) for r in args.time_ranks.split(",")] if args.time_ranks else info["time_ranks"])
+        info, ranks = COHORTS[cohort], time_ranks[cohort]
         for executor in args.executor:
             row = {"cohort": cohort, "executor": executor, "sweep": f"ranks {info['ranks'][0]}-{info['ranks'][-1]} "
                    f"x {info['restarts']}"}
             if not args.skip_time:
-                t = run({"cohort": cohort, "executor": executor, "ranks": time_ranks, "restarts": args.time_restarts})
-                row.update(time_run=t, measured=f"ranks {','.join(map(str, time_ranks))} x {args.time_restarts}",
+                t = run({"cohort": cohort, "executor": executor, "ranks": ranks, "restarts": args.time_restarts})
+                row.update(time_run=t, measured=f"ranks {','.join(map(str, ranks))} x {args.time_restarts}",
                            measured_wall_s=t["wall_s"],
                            extrapolated_sweep_s=extrapolate(t, info["ranks"], info["restarts"]))
             if not args.skip_memory:
@@ -149,20 +360,23 @@ def main(argv=None) -> None:
                            f"{args.memory_iter} iterations", main_peak_mb=m["main_peak_mb"],
                            workers_peak_mb=m["workers_peak_mb"])
             rows.append(row)
-            print(json.dumps({k: v for k, v in row.items() if not k.endswith("_run")}), file=sys.stderr)
-    print("| cohort | executor | time run (measured) | wall s | full sweep (extrapolated) | memory run | "
-          "peak RSS main MB | peak RSS workers MB |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        wall = f"{r['measured_wall_s']:.0f}" if "measured_wall_s" in r else "-"
-        full = f"{r['sweep']}: ~{r['extrapolated_sweep_s'] / 60:.0f} min" if "extrapolated_sweep_s" in r else "-"
-        workers = ", ".join(f"{w:.0f}" for w in r["workers_peak_mb"]) if r.get("workers_peak_mb") else "-"
-        main_mb = f"{r['main_peak_mb']:.0f}" if "main_peak_mb" in r else "-"
-        print(f"| {r['cohort']} | {r['executor']} | {r.get('measured', '-')} | {wall} | {full} | "
-              f"{r.get('memory_measured', '-')} | {main_mb} | {workers} |")
+            print(json.dumps({k: v for k, v in row.items() if not k.endswith("_run")}), file=sys.stderr, flush=True)
+        if args.spe:
+            time_run = next(r["time_run"] for r in rows if r["cohort"] == cohort and r["executor"] == "inprocess")
+            runs = []
+            for k in spe_ranks[cohort]:
+                ours = run_sigfactor_rank(cohort, k, args.time_restarts)
+                runs.append({**run_spe_rank(cohort, k, args.time_restarts, spe_out / f"{cohort}_rank{k}"), **ours})
+                print(json.dumps({key: v for key, v in runs[-1].items() if key != "spe_versions"}), file=sys.stderr,
+                      flush=True)
+            comparisons.append({"cohort": cohort, "restarts": args.time_restarts, "spe_runs": runs,
+                                "rows": spe_rows(time_run, runs)})
+    print_tables(rows, comparisons)
     if args.json:
+        record = {"cpus": len(os.sched_getaffinity(0)), "command": sys.argv, "executors": rows,
+                  "spe": comparisons}
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(rows, fh, indent=1, default=str)
+            json.dump(record, fh, indent=1, default=str)
 
 
 if __name__ == "__main__":
