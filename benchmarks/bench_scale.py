@@ -29,7 +29,7 @@ Usage::
     SIGFACTOR_DATA=/work/shared/data .venv/bin/python benchmarks/bench_scale.py \\
         [--cohort pcawg tcga] [--executor inprocess local] [--time-ranks pcawg=5,15,25 tcga=5,10,15] \\
         [--time-restarts 4] [--memory-iter 100] [--spe] [--spe-ranks pcawg=5,15 tcga=5] \\
-        [--spe-out DIR] [--json FILE]
+        [--spe-out DIR] [--spe-timeout SECONDS] [--json FILE]
 
 ``--time-ranks`` and ``--spe-ranks`` take ``RANKS`` (for every cohort) or ``COHORT=RANKS``.
 
@@ -46,6 +46,9 @@ resampling, seed 0 and ``cpu=2`` worker processes. For each rank it records:
   ``JOB_METADATA.txt`` (NMF replicates, clustering, refit of the exposures; whole seconds);
 - ``spe_nmf_s``: of which its NMF replicates (``Time taken to collect ...`` in its log);
 - ``spe_iterations``: the NMF iterations each replicate ran.
+
+A run that passes ``--spe-timeout`` seconds is stopped (its whole process tree) and recorded as
+stopped, its time as a lower bound.
 
 Right before each, ``sigfactor extract`` runs at the same rank with the same restarts,
 resampling and seed as a fresh command-line process (``bench_extract.run_sigfactor``: start-up,
@@ -170,8 +173,12 @@ def spe_nmf_seconds(log: str) -> dict[int, float]:
     return {int(rank): float(sec) for rank, sec in _NMF_DONE.findall(log)}
 
 
-def run_spe_rank(cohort: str, rank: int, replicates: int, out_dir: Path) -> dict:
-    """SigProfilerExtractor at one rank of a cohort (module docstring), measured."""
+def run_spe_rank(cohort: str, rank: int, replicates: int, out_dir: Path, timeout: float | None = None) -> dict:
+    """SigProfilerExtractor at one rank of a cohort (module docstring), measured.
+
+    Past ``timeout`` seconds the run is stopped and recorded as ``spe_timed_out`` with
+    ``spe_wall_s`` = the seconds it ran (a lower bound of its time); its other fields are None.
+    """
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from spe_side import run_spe
 
@@ -179,15 +186,23 @@ def run_spe_rank(cohort: str, rank: int, replicates: int, out_dir: Path) -> dict
 
     catalogue = datasets.fetch(COHORTS[cohort]["loader"])
     load_before = os.getloadavg()
-    spe = run_spe(catalogue, ranks=(rank, rank), replicates=replicates, resample=True, seed=0,
-                  out_dir=out_dir, cpu=WORKERS, progress=False)
+    started = time.perf_counter()
+    try:
+        spe = run_spe(catalogue, ranks=(rank, rank), replicates=replicates, resample=True, seed=0,
+                      out_dir=out_dir, cpu=WORKERS, progress=False, timeout=timeout)
+    except TimeoutError:
+        return {"cohort": cohort, "rank": rank, "replicates": replicates, "spe_timed_out": True,
+                "spe_wall_s": time.perf_counter() - started, "spe_extraction_s": None, "spe_nmf_s": None,
+                "spe_iterations": None, "spe_peak_rss_mb": None, "load_before": load_before,
+                "load_after": os.getloadavg()}
     load_after = os.getloadavg()
     out = Path(spe["out_dir"])
     extraction = spe_rank_seconds((out / "JOB_METADATA.txt").read_text())
     nmf = spe_nmf_seconds((out / "spe.log").read_text())
     if rank not in extraction or rank not in nmf:
         raise RuntimeError(f"SigProfilerExtractor's log in {out} records no time for rank {rank}.")
-    return {"cohort": cohort, "rank": rank, "replicates": replicates, "spe_wall_s": spe["wall_s"],
+    return {"cohort": cohort, "rank": rank, "replicates": replicates, "spe_timed_out": False,
+            "spe_wall_s": spe["wall_s"],
             "spe_extraction_s": extraction[rank], "spe_nmf_s": nmf[rank],
             "spe_iterations": spe["nmf_iterations"].get(rank, []), "spe_peak_rss_mb": spe["peak_rss_mb"],
             "spe_peak_tree_pss_mb": spe["peak_tree_pss_mb"], "spe_chosen_rank": spe["chosen_rank"],
@@ -214,27 +229,33 @@ def run_sigfactor_rank(cohort: str, rank: int, restarts: int) -> dict:
 
 def spe_rows(time_run: dict, spe_runs: list[dict]) -> list[dict]:
     """Per-rank rows setting SigProfilerExtractor against sigfactor, and a ``"subset"`` row of sums
-    over the ranks (its ratios are of the sums).
+    over the ranks SigProfilerExtractor finished (its ratios are of the sums).
 
     ``ratio``: SigProfilerExtractor's whole-process wall time over ``sigfactor extract``'s
     (both end to end, as ``bench_extract.py``'s speed-up). ``ratio_extraction``:
     SigProfilerExtractor's own time for the rank (``JOB_METADATA.txt``) over sigfactor's seconds
-    for the rank in the in-process time run.
+    for the rank in the in-process time run. A rank SigProfilerExtractor did not finish in time
+    has ``timed_out`` set, its ``ratio`` is a lower bound and ``ratio_extraction`` None.
     """
     rows = []
     for spe in spe_runs:
         k = spe["rank"]
         ours = time_run["per_rank_s"][k]
-        rows.append({"rank": k, "sigfactor_s": ours, "sigfactor_mean_iterations": time_run["mean_iterations"][k],
+        done = not spe["spe_timed_out"]
+        rows.append({"rank": k, "timed_out": not done, "sigfactor_s": ours,
+                     "sigfactor_mean_iterations": time_run["mean_iterations"][k],
                      "sigfactor_cli_wall_s": spe["sigfactor_cli_wall_s"],
                      **{key: spe[key] for key in ("spe_wall_s", "spe_extraction_s", "spe_nmf_s", "spe_iterations",
                                                   "spe_peak_rss_mb")},
                      "ratio": spe["spe_wall_s"] / spe["sigfactor_cli_wall_s"],
-                     "ratio_extraction": spe["spe_extraction_s"] / ours})
-    total = {key: float(sum(r[key] for r in rows)) for key in ("sigfactor_s", "sigfactor_cli_wall_s", "spe_wall_s",
-                                                               "spe_extraction_s", "spe_nmf_s")}
-    rows.append({"rank": "subset", **total, "ratio": total["spe_wall_s"] / total["sigfactor_cli_wall_s"],
-                 "ratio_extraction": total["spe_extraction_s"] / total["sigfactor_s"]})
+                     "ratio_extraction": spe["spe_extraction_s"] / ours if done else None})
+    finished = [r for r in rows if not r["timed_out"]]
+    if finished:
+        total = {key: float(sum(r[key] for r in finished))
+                 for key in ("sigfactor_s", "sigfactor_cli_wall_s", "spe_wall_s", "spe_extraction_s", "spe_nmf_s")}
+        rows.append({"rank": "subset", "ranks": [r["rank"] for r in finished], "timed_out": False, **total,
+                     "ratio": total["spe_wall_s"] / total["sigfactor_cli_wall_s"],
+                     "ratio_extraction": total["spe_extraction_s"] / total["sigfactor_s"]})
     return rows
 
 
@@ -292,14 +313,25 @@ def print_tables(rows: list[dict], comparisons: list[dict]) -> None:
           "SPE NMF s | SPE iterations per replicate | ratio end to end | ratio extraction | load before / after SPE |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for comp in comparisons:
-        for r, run in zip(comp["rows"], comp["spe_runs"] + [None]):
-            subset = run is None
-            iters = ("-", "-") if subset else (f"{r['sigfactor_mean_iterations']:,.0f}",
-                                               ", ".join(f"{i:,}" for i in r["spe_iterations"]))
-            print(f"| {comp['cohort']} | {r['rank']} | {comp['restarts']} | {r['sigfactor_s']:.1f} | {iters[0]} | "
-                  f"{r['sigfactor_cli_wall_s']:.1f} | {r['spe_wall_s']:.1f} | {r['spe_extraction_s']:.0f} | "
-                  f"{r['spe_nmf_s']:.1f} | {iters[1]} | {r['ratio']:.1f}x | {r['ratio_extraction']:.1f}x | "
-                  f"{'-' if subset else _load(run)} |")
+        for r in comp["rows"]:
+            subset = r["rank"] == "subset"
+            rank = f"{'+'.join(map(str, r['ranks']))} (sum)" if subset else str(r["rank"])
+            if subset:
+                cells = ["-", "-", f"{r['spe_extraction_s']:.0f}", f"{r['spe_nmf_s']:.1f}", "-"]
+            elif r["timed_out"]:
+                cells = [f"{r['sigfactor_mean_iterations']:,.0f}", f">{r['spe_wall_s']:.0f} (stopped)", "-", "-", "-"]
+            else:
+                cells = [f"{r['sigfactor_mean_iterations']:,.0f}", f"{r['spe_wall_s']:.1f}",
+                         f"{r['spe_extraction_s']:.0f}", f"{r['spe_nmf_s']:.1f}",
+                         ", ".join(f"{i:,}" for i in r["spe_iterations"])]
+            if subset:
+                cells[1] = f"{r['spe_wall_s']:.1f}"
+            ratio = f"{'>' if r['timed_out'] else ''}{r['ratio']:.1f}x"
+            extraction = "-" if r["ratio_extraction"] is None else f"{r['ratio_extraction']:.1f}x"
+            run = next((x for x in comp["spe_runs"] if x["rank"] == r["rank"]), None)
+            print(f"| {comp['cohort']} | {rank} | {comp['restarts']} | {r['sigfactor_s']:.1f} | {cells[0]} | "
+                  f"{r['sigfactor_cli_wall_s']:.1f} | {cells[1]} | {cells[2]} | {cells[3]} | {cells[4]} | {ratio} | "
+                  f"{extraction} | {'-' if run is None else _load(run)} |")
 
 
 def main(argv=None) -> None:
@@ -320,11 +352,15 @@ def main(argv=None) -> None:
                         "pcawg=5,15 tcga=5 (default: the time run's)")
     parser.add_argument("--spe-out", default=None, help="folder for SigProfilerExtractor's output (default: a new "
                         "temporary folder); its COHORT_rankK subfolders must not exist")
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--spe-timeout", type=float, default=None,
+                        help="stop a SigProfilerExtractor run after this many seconds and record the lower bound")
+    parser.add_argument("--json", default=None, help="write the measurements here (rewritten after every run)")
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(json.loads(args.child))))
         return
+    if args.spe_timeout is not None and args.spe_timeout <= 0:
+        parser.error(f"--spe-timeout {args.spe_timeout} is not valid; expected a positive number of seconds.")
     if args.time_restarts < 1:
         parser.error(f"--time-restarts {args.time_restarts} is not valid; expected at least 1.")
     if args.spe and (args.skip_time or "inprocess" not in args.executor):
@@ -343,6 +379,14 @@ def main(argv=None) -> None:
         spe_out = Path(args.spe_out) if args.spe_out else Path(tempfile.mkdtemp(prefix="bench_scale_spe_"))
         spe_out.mkdir(parents=True, exist_ok=True)
     rows, comparisons = [], []
+
+    def save() -> None:
+        if args.json:
+            record = {"cpus": len(os.sched_getaffinity(0)), "command": sys.argv, "executors": rows,
+                      "spe": comparisons}
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(record, fh, indent=1, default=str)
+
     for cohort in args.cohort:
         info, ranks = COHORTS[cohort], time_ranks[cohort]
         for executor in args.executor:
@@ -360,23 +404,21 @@ def main(argv=None) -> None:
                            f"{args.memory_iter} iterations", main_peak_mb=m["main_peak_mb"],
                            workers_peak_mb=m["workers_peak_mb"])
             rows.append(row)
+            save()
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("_run")}), file=sys.stderr, flush=True)
         if args.spe:
             time_run = next(r["time_run"] for r in rows if r["cohort"] == cohort and r["executor"] == "inprocess")
-            runs = []
+            comparison = {"cohort": cohort, "restarts": args.time_restarts, "spe_runs": [], "rows": []}
+            comparisons.append(comparison)
             for k in spe_ranks[cohort]:
                 ours = run_sigfactor_rank(cohort, k, args.time_restarts)
-                runs.append({**run_spe_rank(cohort, k, args.time_restarts, spe_out / f"{cohort}_rank{k}"), **ours})
-                print(json.dumps({key: v for key, v in runs[-1].items() if key != "spe_versions"}), file=sys.stderr,
-                      flush=True)
-            comparisons.append({"cohort": cohort, "restarts": args.time_restarts, "spe_runs": runs,
-                                "rows": spe_rows(time_run, runs)})
+                spe = run_spe_rank(cohort, k, args.time_restarts, spe_out / f"{cohort}_rank{k}", args.spe_timeout)
+                comparison["spe_runs"].append({**spe, **ours})
+                comparison["rows"] = spe_rows(time_run, comparison["spe_runs"])
+                save()
+                print(json.dumps({key: v for key, v in comparison["spe_runs"][-1].items()
+                                  if key not in ("spe_versions", "sigfactor_cli_command")}), file=sys.stderr, flush=True)
     print_tables(rows, comparisons)
-    if args.json:
-        record = {"cpus": len(os.sched_getaffinity(0)), "command": sys.argv, "executors": rows,
-                  "spe": comparisons}
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=1, default=str)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -202,8 +203,19 @@ def _read_signatures(path: Path, kind: str) -> pd.DataFrame:
     return table
 
 
-def _run_measured(command: list[str], workdir: Path, total_ranks: int, progress: bool) -> dict:
-    """Run ``command`` under GNU time, streaming its output to ``spe.log`` and a progress bar."""
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and its live descendants (the run's own processes), deepest first."""
+    for p in reversed(_descendants(pid)):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _run_measured(command: list[str], workdir: Path, total_ranks: int, progress: bool,
+                  timeout: float | None = None) -> dict:
+    """Run ``command`` under GNU time, streaming its output to ``spe.log`` and a progress bar;
+    stop its whole process tree and raise ``TimeoutError`` past ``timeout`` seconds."""
     time_report = workdir / "time_v.txt"
     log_path = workdir / "spe.log"
     full = [GNU_TIME, "-v", "-o", str(time_report), *command]
@@ -214,16 +226,33 @@ def _run_measured(command: list[str], workdir: Path, total_ranks: int, progress:
     ) as proc:
         memory = TreeMemory(proc.pid)
         memory.start()
-        for line in proc.stdout:
-            log.write(line)
-            if line.startswith("Extracting signature"):
-                bar.set_postfix_str(line.split(" for ")[0].replace("Extracting signature", "rank"))
-            elif line.startswith("Time taken to collect"):
-                bar.update(1)
-        proc.wait()
+        expired = threading.Event()
+
+        def expire():
+            expired.set()
+            _kill_tree(proc.pid)
+
+        timer = threading.Timer(timeout, expire) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                if line.startswith("Extracting signature"):
+                    bar.set_postfix_str(line.split(" for ")[0].replace("Extracting signature", "rank"))
+                elif line.startswith("Time taken to collect"):
+                    bar.update(1)
+            proc.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+                timer.join()
         tree_pss = memory.stop()
     bar.close()
     outer_wall = time.perf_counter() - start
+    if expired.is_set():
+        raise TimeoutError(f"SigProfilerExtractor ran past timeout={timeout} s and was stopped after "
+                           f"{outer_wall:.0f} s.")
     if not time_report.is_file():
         raise RuntimeError(f"{GNU_TIME} wrote no report (exit {proc.returncode}); is GNU time installed? "
                            "Run scripts/bench_env.sh.")
@@ -236,7 +265,7 @@ def _run_measured(command: list[str], workdir: Path, total_ranks: int, progress:
 
 
 def run_spe(catalogue_path, ranks=(1, 5), replicates: int = 10, resample: bool = True, seed: int = 0,
-            out_dir=None, cpu: int = 2, progress: bool = True) -> dict:
+            out_dir=None, cpu: int = 2, progress: bool = True, timeout: float | None = None) -> dict:
     """Run SigProfilerExtractor 1.4.1 on a catalogue and measure it.
 
     Calls ``sigProfilerExtractor("matrix", ...)`` with SigProfilerExtractor's defaults for
@@ -269,6 +298,9 @@ def run_spe(catalogue_path, ranks=(1, 5), replicates: int = 10, resample: bool =
         MKL, numexpr) when imported, and starts its pools with the ``spawn`` method.
     progress : bool
         Show a progress bar over the ranks.
+    timeout : float, optional
+        Seconds after which the run's whole process tree is stopped and ``TimeoutError``
+        raised (nothing is kept); None (the default) waits for it to finish.
 
     Returns
     -------
@@ -285,6 +317,9 @@ def run_spe(catalogue_path, ranks=(1, 5), replicates: int = 10, resample: bool =
     replicates = check_int("replicates", replicates, low=1)
     cpu = check_int("cpu", cpu, low=1)
     seed = check_int("seed", seed, low=0)
+    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                                    and timeout > 0):
+        raise ValueError(f"timeout={timeout!r} is not valid; expected None or a positive number of seconds.")
     if not isinstance(resample, bool):
         raise TypeError(f"resample={resample!r} is not valid; expected True or False.")
     if out_dir is None:
@@ -312,7 +347,7 @@ def run_spe(catalogue_path, ranks=(1, 5), replicates: int = 10, resample: bool =
         (work / "spe_runner.py").write_text(_RUNNER)
         command = [str(python), "spe_runner.py", "spe_args.json", "versions.json"]
         n_ranks = min(high, catalogue.n_samples) - min(low, catalogue.n_samples) + 1
-        measured = _run_measured(command, work, n_ranks, progress)
+        measured = _run_measured(command, work, n_ranks, progress, timeout)
 
         kind_dir = work / catalogue.kind
         rank = _chosen_rank(kind_dir)
