@@ -51,7 +51,10 @@ matched cosine over every set it ran on, the sets where its F1 is below the defa
 sigprofiler``), and mean F1 on the sets SigProfilerExtractor ran on, beside SigProfilerExtractor's.
 
 Writes ``<out>.md`` (the table and the summary) and ``<out>.json`` (every row, each
-extraction's per-rank evidence and selection reason, the summary, the command and settings).
+extraction's per-rank evidence and selection reason, the summary, the commands and settings),
+after every set. ``--resume PREVIOUS.json`` keeps the sets a cut-short run finished (rows and
+evidence, each row saying which invocation made it) and runs the others, refusing a file made
+with other settings.
 """
 from __future__ import annotations
 
@@ -203,17 +206,30 @@ def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed) -> tupl
     return rows, evidence(result)
 
 
+SPE_FAILED = "failed"
+"""Said in ``rank`` (markdown) and ``error`` (JSON) of a SigProfilerExtractor run that raised."""
+
+
 def run_spe_set(name, counts, truth, true_exp, ranks, replicates, seed, out) -> dict:
     sys.path.insert(0, str(HERE))
     from spe_side import run_spe
 
     from sigfactor.catalogue import write_catalogue, as_catalogue
 
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         path = Path(tmp) / f"{name}.txt"
         write_catalogue(as_catalogue(counts.T), path)
-        run = run_spe(path, ranks=(min(ranks), max(ranks)), replicates=replicates, seed=seed,
-                      out_dir=Path(tmp) / "spe", progress=False)
+        try:
+            run = run_spe(path, ranks=(min(ranks), max(ranks)), replicates=replicates, seed=seed,
+                          out_dir=Path(tmp) / "spe", progress=False)
+        except RuntimeError as err:      # SigProfilerExtractor itself failed: a result, recorded as such
+            last = [line for line in str(err).splitlines() if line.strip()][-1]
+            print(f"SigProfilerExtractor failed on {name}: {last}", file=sys.stderr, flush=True)
+            return {"method": "SPE", "rank": None, "precision": float("nan"), "recall": float("nan"),
+                    "f1": float("nan"), "cosine": float("nan"), "exposure_error": float("nan"),
+                    "time_s": time.perf_counter() - started, "rank_rules_s": float("nan"),
+                    "error": f"SigProfilerExtractor {SPE_FAILED}: {last}"}
     sigs = run["signatures"].loc[counts.index]
     exp = pd.DataFrame(nnls(sigs.to_numpy(float), counts.to_numpy(float)).T, index=counts.columns,
                        columns=sigs.columns)
@@ -226,8 +242,9 @@ def markdown(rows: pd.DataFrame) -> str:
     cols = ["set", "truth", "method", "rank", "precision", "recall", "f1", "cosine", "exposure_error", "time_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in rows[cols].iterrows():
-        cells = [f"{v:.3f}" if isinstance(v, float) and c not in ("time_s",) else
-                 (f"{v:.0f}" if c == "time_s" else str(v)) for c, v in r.items()]
+        cells = [SPE_FAILED if c == "rank" and pd.isna(v) else "-" if isinstance(v, float) and np.isnan(v) else
+                 f"{v:.3f}" if isinstance(v, float) and c not in ("time_s",) else
+                 (f"{v:.0f}" if c == "time_s" else str(int(v) if c == "rank" else v)) for c, v in r.items()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -242,13 +259,14 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     Columns: ``sets`` (sets it ran on), ``rank_right`` (sets where the chosen rank is the
     truth), ``rank_wrong`` (``set chosen/truth`` for the others), ``mean_f1``, ``mean_cosine``,
     ``f1_below_default`` (sets where its F1 is below ``nmf sigprofiler``'s on the same set),
-    ``spe_sets``, ``rank_right_spe_sets``, ``mean_f1_spe_sets`` (on the sets SigProfilerExtractor
-    ran on), ``spe_mean_f1`` (SigProfilerExtractor's there), ``f1_below_spe`` and ``meets_bar``:
+    ``spe_sets``, ``rank_right_spe_sets``, ``mean_f1_spe_sets`` (on the sets where
+    SigProfilerExtractor ran and gave an answer), ``spe_mean_f1`` (SigProfilerExtractor's there), ``f1_below_spe`` and ``meets_bar``:
     the issue's bar for a default (chosen rank the truth on every set of the run, mean F1 >=
     0.95, no set below the default's F1) on every set of the run.
     """
     f1 = rows.pivot(index="set", columns="method", values="f1")
-    spe_sets = sorted(set(rows.loc[rows["method"] == "SPE", "set"]))
+    spe = rows[rows["method"] == "SPE"]
+    spe_sets = sorted(set(spe.loc[spe["f1"].notna(), "set"]))            # where it gave an answer
     all_sets = set(rows["set"])
     out = {}
     for method, r in rows.groupby("method", sort=False):
@@ -258,7 +276,8 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
         below_spe = [s for s in on_spe["set"] if "SPE" in f1 and f1.loc[s, method] < f1.loc[s, "SPE"] - 1e-12]
         out[method] = {
             "sets": len(r), "rank_right": int((r["rank"] == r["truth"]).sum()),
-            "rank_wrong": ", ".join(f"{s} {k}/{t}" for s, k, t in zip(wrong["set"], wrong["rank"], wrong["truth"])),
+            "rank_wrong": ", ".join(f"{s} {SPE_FAILED if pd.isna(k) else int(k)}/{t}"
+                                    for s, k, t in zip(wrong["set"], wrong["rank"], wrong["truth"])),
             "mean_f1": float(r["f1"].mean()), "mean_cosine": float(r["cosine"].mean()),
             "f1_below_default": ", ".join(below),
             "spe_sets": len(on_spe), "rank_right_spe_sets": int((on_spe["rank"] == on_spe["truth"]).sum()),
@@ -282,6 +301,36 @@ def summary_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+SAME = ("ranks_around", "restarts", "models", "spe_replicates", "no_spe", "seed")
+"""Settings a resumed run must share with the file it resumes."""
+
+
+def resumed(path: Path, args) -> tuple[list, dict, list]:
+    """Rows, evidence and commands of the sets a previous run (its JSON) finished, for ``args.sets``.
+
+    Raises
+    ------
+    ValueError
+        When the file was made with other settings (:data:`SAME`), or a set in it ran with or
+        without mvnmf or SigProfilerExtractor where this run would not.
+    """
+    previous = json.loads(Path(path).read_text())
+    old = previous["settings"]
+    differ = {k: (old.get(k), getattr(args, k)) for k in SAME if old.get(k) != getattr(args, k)}
+    if differ:
+        raise ValueError(f"--resume {path}: made with other settings {differ}; expected the same {SAME}.")
+    done = [name for name in dict.fromkeys(r["set"] for r in previous["rows"]) if name in args.sets]
+    for name in done:
+        for option in ("mvnmf_sets", "spe_sets"):
+            if (name in old[option]) != (name in getattr(args, option)):
+                raise ValueError(f"--resume {path}: set {name!r} is {'' if name in old[option] else 'not '}in its "
+                                 f"--{option.replace('_', '-')}; expected the same choice here.")
+    commands = previous.get("commands", [previous.get("command")])
+    rows = [{**r, "invocation": r.get("invocation", 0)} for r in previous["rows"] if r["set"] in done]
+    evidences = {k: v for k, v in previous.get("evidence", {}).items() if k.rsplit(" ", 1)[0] in done}
+    return rows, evidences, commands
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
@@ -297,13 +346,19 @@ def main(argv=None) -> None:
     parser.add_argument("--no-spe", action="store_true", help="skip SigProfilerExtractor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(HERE / "results" / "bench_accuracy"), metavar="STEM")
+    parser.add_argument("--resume", metavar="JSON", help="keep the sets this earlier run's JSON finished")
     args = parser.parse_args(argv)
     if args.spe_replicates is None:
         args.spe_replicates = args.restarts
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows, evidences = [], {}
+    rows, evidences, commands = resumed(Path(args.resume), args) if args.resume else ([], {}, [])
+    command = " ".join(["benchmarks/bench_accuracy.py"] + (sys.argv[1:] if argv is None else list(argv)))
+    commands = commands + [command]
+    done = {r["set"] for r in rows}
     for name in args.sets:
+        if name in done:
+            continue
         counts, truth, true_exp = load(name, args.seed)
         k = truth.shape[1]
         ranks = list(range(max(1, k - args.ranks_around), k + args.ranks_around + 1))
@@ -313,25 +368,27 @@ def main(argv=None) -> None:
             found, evidences[f"{name} {model}"] = run_sigfactor(counts, truth, true_exp, ranks, model, args.restarts,
                                                                 args.seed)
             for row in found:
-                rows.append({"set": name, "truth": k, "samples": counts.shape[1], **row})
+                rows.append({"set": name, "truth": k, "samples": counts.shape[1], **row,
+                             "invocation": len(commands) - 1})
                 print(rows[-1], flush=True)
         if not args.no_spe and name in args.spe_sets:
             rows.append({"set": name, "truth": k, "samples": counts.shape[1],
-                         **run_spe_set(name, counts, truth, true_exp, ranks, args.spe_replicates, args.seed, out)})
+                         **run_spe_set(name, counts, truth, true_exp, ranks, args.spe_replicates, args.seed, out),
+                         "invocation": len(commands) - 1})
             print(rows[-1], flush=True)
-        write(out, rows, evidences, args, argv)           # after every set: a run cut short keeps what it did
+        write(out, rows, evidences, args, commands)       # after every set: a run cut short keeps what it did
+    write(out, rows, evidences, args, commands)
     print(markdown(pd.DataFrame(rows)))
     print(summary_markdown(summary(pd.DataFrame(rows))))
 
 
-def write(out: Path, rows: list, evidences: dict, args, argv) -> None:
+def write(out: Path, rows: list, evidences: dict, args, commands: list) -> None:
     """``<out>.md`` (the table and the summary) and ``<out>.json`` (rows, evidence, summary,
-    command, settings)."""
+    commands, settings; row ``invocation`` indexes ``commands``)."""
     table = summary(pd.DataFrame(rows))
     out.with_suffix(".md").write_text(markdown(pd.DataFrame(rows)) + "\n" + summary_markdown(table))
     out.with_suffix(".json").write_text(json.dumps(
-        {"command": " ".join(["benchmarks/bench_accuracy.py"] + (sys.argv[1:] if argv is None else list(argv))),
-         "settings": vars(args), "rows": rows, "summary": json.loads(table.to_json(orient="index")),
+        {"commands": commands, "settings": vars(args), "rows": rows, "summary": json.loads(table.to_json(orient="index")),
          "evidence": evidences}, indent=1, default=float))
 
 
