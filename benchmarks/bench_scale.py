@@ -151,6 +151,7 @@ def run(spec: dict) -> dict:
 
 _RANK_DONE = re.compile(r"de novo extraction completed for a total of (\d+) signatures! \s*"
                         r"Execution time:\s*(?:(\d+) days?, )?(\d+):(\d+):(\d+)")
+_REPLICATE_DONE = re.compile(r"continues please wait\.\.\.\s*\n\s*execution time: (\d+) seconds")
 _NMF_DONE = re.compile(r"Time taken to collect \d+ iterations for (\d+) signatures is ([\d.]+) seconds")
 
 
@@ -173,6 +174,12 @@ def spe_nmf_seconds(log: str) -> dict[int, float]:
     return {int(rank): float(sec) for rank, sec in _NMF_DONE.findall(log)}
 
 
+def spe_replicate_seconds(log: str) -> list[float]:
+    """Seconds each finished NMF replicate took, from SigProfilerExtractor's console output (each
+    replicate's worker prints ``process K continues please wait... / execution time: S seconds``)."""
+    return [float(x) for x in _REPLICATE_DONE.findall(log)]
+
+
 def run_spe_rank(cohort: str, rank: int, replicates: int, out_dir: Path, timeout: float | None = None) -> dict:
     """SigProfilerExtractor at one rank of a cohort (module docstring), measured.
 
@@ -190,11 +197,12 @@ def run_spe_rank(cohort: str, rank: int, replicates: int, out_dir: Path, timeout
     try:
         spe = run_spe(catalogue, ranks=(rank, rank), replicates=replicates, resample=True, seed=0,
                       out_dir=out_dir, cpu=WORKERS, progress=False, timeout=timeout)
-    except TimeoutError:
+    except TimeoutError as error:
         return {"cohort": cohort, "rank": rank, "replicates": replicates, "spe_timed_out": True,
                 "spe_wall_s": time.perf_counter() - started, "spe_extraction_s": None, "spe_nmf_s": None,
-                "spe_iterations": None, "spe_peak_rss_mb": None, "load_before": load_before,
-                "load_after": os.getloadavg()}
+                "spe_iterations": None, "spe_peak_rss_mb": None,
+                "spe_replicate_s_before_stop": spe_replicate_seconds(getattr(error, "log", "")),
+                "load_before": load_before, "load_after": os.getloadavg()}
     load_after = os.getloadavg()
     out = Path(spe["out_dir"])
     extraction = spe_rank_seconds((out / "JOB_METADATA.txt").read_text())
@@ -245,6 +253,7 @@ def spe_rows(time_run: dict, spe_runs: list[dict]) -> list[dict]:
         rows.append({"rank": k, "timed_out": not done, "sigfactor_s": ours,
                      "sigfactor_mean_iterations": time_run["mean_iterations"][k],
                      "sigfactor_cli_wall_s": spe["sigfactor_cli_wall_s"],
+                     "spe_replicate_s_before_stop": spe.get("spe_replicate_s_before_stop"),
                      **{key: spe[key] for key in ("spe_wall_s", "spe_extraction_s", "spe_nmf_s", "spe_iterations",
                                                   "spe_peak_rss_mb")},
                      "ratio": spe["spe_wall_s"] / spe["sigfactor_cli_wall_s"],
@@ -319,7 +328,9 @@ def print_tables(rows: list[dict], comparisons: list[dict]) -> None:
             if subset:
                 cells = ["-", "-", f"{r['spe_extraction_s']:.0f}", f"{r['spe_nmf_s']:.1f}", "-"]
             elif r["timed_out"]:
-                cells = [f"{r['sigfactor_mean_iterations']:,.0f}", f">{r['spe_wall_s']:.0f} (stopped)", "-", "-", "-"]
+                done = r["spe_replicate_s_before_stop"]
+                cells = [f"{r['sigfactor_mean_iterations']:,.0f}", f">{r['spe_wall_s']:.0f} (stopped; {len(done)} of "
+                         f"{comp['restarts']} replicates done)", "-", "-", "-"]
             else:
                 cells = [f"{r['sigfactor_mean_iterations']:,.0f}", f"{r['spe_wall_s']:.1f}",
                          f"{r['spe_extraction_s']:.0f}", f"{r['spe_nmf_s']:.1f}",

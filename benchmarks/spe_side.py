@@ -251,8 +251,10 @@ def _run_measured(command: list[str], workdir: Path, total_ranks: int, progress:
     bar.close()
     outer_wall = time.perf_counter() - start
     if expired.is_set():
-        raise TimeoutError(f"SigProfilerExtractor ran past timeout={timeout} s and was stopped after "
-                           f"{outer_wall:.0f} s.")
+        error = TimeoutError(f"SigProfilerExtractor ran past timeout={timeout} s and was stopped after "
+                             f"{outer_wall:.0f} s.")
+        error.log = log_path.read_text(errors="replace")        # what it printed before it was stopped
+        raise error
     if not time_report.is_file():
         raise RuntimeError(f"{GNU_TIME} wrote no report (exit {proc.returncode}); is GNU time installed? "
                            "Run scripts/bench_env.sh.")
@@ -300,7 +302,8 @@ def run_spe(catalogue_path, ranks=(1, 5), replicates: int = 10, resample: bool =
         Show a progress bar over the ranks.
     timeout : float, optional
         Seconds after which the run's whole process tree is stopped and ``TimeoutError``
-        raised (nothing is kept); None (the default) waits for it to finish.
+        raised, with SigProfilerExtractor's output so far as its ``log`` attribute (no folder is
+        kept); None (the default) waits for it to finish.
 
     Returns
     -------
