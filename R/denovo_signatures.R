@@ -31,8 +31,9 @@
 #'   convex NMF takes \code{"frobenius"} only, which is then the default.
 #' @param rank_rule Which rule chooses the rank: \code{"sigprofiler"} (SigProfilerExtractor's
 #'   stability and Wilcoxon rule, the default), \code{"bcv"} (bi-cross-validation of held-out
-#'   error, the smallest rank within one standard error of the minimum) or \code{"bic"} (the
-#'   Poisson BIC). The chosen rule's per-rank quantities are in \code{stats}.
+#'   error, the smallest rank within one standard error of the minimum), \code{"bic"} (the
+#'   Poisson BIC) or \code{"stable_bcv"} (bi-cross-validation among the ranks that pass the
+#'   stability thresholds). The chosen rule's per-rank quantities are in \code{stats}.
 #' @param compare_rank_rules \code{TRUE} to compute every rule's per-rank quantities side by
 #'   side in \code{stats} (bi-cross-validation adds about 30 \% to the time).
 #' @param scheduler \code{NULL} (fit in this R session's Python), \code{"local"} (a Dask
@@ -112,7 +113,8 @@
 #' @export
 denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
                               model = c("nmf", "convex", "aenmf", "mvnmf"),
-                              loss = c("kl", "frobenius"), rank_rule = c("sigprofiler", "bcv", "bic"),
+                              loss = c("kl", "frobenius"),
+                              rank_rule = c("sigprofiler", "bcv", "bic", "stable_bcv"),
                               seed = 0, resample = TRUE, normalization = c("gmm", "log2", "none"),
                               reference = NULL, device = "auto", threads = NULL, scheduler = NULL,
                               refit_loss = c("frobenius", "kl"), max_iter = 10000, tol = 1e-6,

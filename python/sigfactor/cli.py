@@ -93,9 +93,9 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     p.add_argument("--no-resample", action="store_true", help="fit the catalogue itself, not resamples")
     p.add_argument("--normalization", default="gmm", choices=("gmm", "log2", "none"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rank-rule", default="sigprofiler", choices=("sigprofiler", "bcv", "bic"),
-                   help="rule choosing the rank: SigProfilerExtractor's stability rule, bi-cross-validation "
-                        "or Poisson BIC (default: sigprofiler)")
+    p.add_argument("--rank-rule", default="sigprofiler", choices=("sigprofiler", "bcv", "bic", "stable_bcv"),
+                   help="rule choosing the rank: SigProfilerExtractor's stability rule, bi-cross-validation, "
+                        "Poisson BIC or bi-cross-validation among the stable ranks (default: sigprofiler)")
     p.add_argument("--compare-rank-rules", action="store_true",
                    help="compute every rank rule's evidence side by side (bi-cross-validation adds ~30%% time)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

@@ -63,7 +63,8 @@ from .normalize import NORMALIZATIONS, gmm_cutoff, normalize
 from .parallel import block_length, blocks, check_scheduler, describe_scheduler, executor, fit_block, join_blocks
 from .refit import nnls, refit_kl
 from .rank_rules import (
-    BCV_RESTARTS, RANK_RULES, bcv_partition, bcv_rank, bcv_seed, choose_bcv, choose_bic, poisson_bic, selection_reason,
+    BCV_RESTARTS, RANK_RULES, bcv_partition, bcv_rank, bcv_seed, choose_bcv, choose_bic, choose_stable_bcv, poisson_bic,
+    selection_reason,
 )
 from .selection import STABILITY_DECIMALS, select_rank, stable_ranks
 
@@ -627,15 +628,19 @@ def _select(rule: str, table: pd.DataFrame, solutions: dict, X_fit: np.ndarray, 
     choices = {"sigprofiler": spe.rank}
     reasons = {"sigprofiler": "SigProfilerExtractor's rule: " + spe.reason}
     table = table.join(spe.table[["stable", "considered", "p_value"]])
-    if "bcv" in rules:
+    if rules & {"bcv", "stable_bcv"}:
         folds = bcv_partition(*X_fit.shape, seed)
         fit = _bcv_fitter(engine)
         for k, sol in solutions.items():
             sol.bcv_folds = bcv_rank(X_fit, k, folds, fit, engine["loss"], seed)
-        choices["bcv"], bcv_table, reasons["bcv"] = choose_bcv(
-            {k: [f.error for f in s.bcv_folds] for k, s in solutions.items()})
-        if rule == "bcv" and choices["bcv"] is None:
-            raise ValueError(f"rank_rule='bcv' cannot choose: {reasons['bcv']} Expected ranks up to 2/3 of the "
+        errors = {k: [f.error for f in s.bcv_folds] for k, s in solutions.items()}
+        bcv_choice, bcv_table, bcv_reason = choose_bcv(errors)
+        if "bcv" in rules:
+            choices["bcv"], reasons["bcv"] = bcv_choice, bcv_reason
+        if "stable_bcv" in rules:
+            choices["stable_bcv"], reasons["stable_bcv"] = choose_stable_bcv(errors, spe.table["stable"])
+        if rule in ("bcv", "stable_bcv") and choices[rule] is None:
+            raise ValueError(f"rank_rule={rule!r} cannot choose: {reasons[rule]} Expected ranks up to 2/3 of the "
                              f"samples ({X_fit.shape[1]}) and channels.")
         table = table.join(bcv_table[["bcv_error", "bcv_se"]])
     if "bic" in rules:
@@ -643,6 +648,7 @@ def _select(rule: str, table: pd.DataFrame, solutions: dict, X_fit: np.ndarray, 
                                                  refit_kl(s.signatures.to_numpy(np.float64), X_fit))
                                   for k, s in solutions.items()}, name="bic")
         choices["bic"], reasons["bic"] = choose_bic(table["bic"])
+    choices = {name: choices[name] for name in RANK_RULES if name in choices}
     for name, k in choices.items():
         table[f"chosen_by_{name}"] = table.index == k
     table["chosen"] = table.index == choices[rule]
@@ -725,10 +731,11 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         unstable ranks in a row each rank ends (``unstable_in_a_row``) and where the sweep
         stopped (``sweep_stopped``); the reason is added to ``selection_reason`` and
         ``settings["sweep"]``. Default: every rank is fitted.
-    rank_rule : {'sigprofiler', 'bcv', 'bic'}
+    rank_rule : {'sigprofiler', 'bcv', 'bic', 'stable_bcv'}
         Which rule chooses the rank (:mod:`sigfactor.rank_rules`): SigProfilerExtractor's
         stability and Wilcoxon rule (default), bi-cross-validation of held-out error (smallest
-        rank within one standard error of the minimum) or the Poisson BIC. The chosen rule's
+        rank within one standard error of the minimum), the Poisson BIC, or bi-cross-validation
+        among the ranks that pass the stability thresholds. The chosen rule's
         per-rank quantity is in ``stats`` (``bcv_error`` and ``bcv_se``, or ``bic``) with
         ``chosen_by_<rule>``; SigProfilerExtractor's columns are always there.
     compare_rank_rules : bool

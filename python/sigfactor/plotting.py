@@ -173,6 +173,8 @@ def plot_rank_selection(stats: pd.DataFrame, chosen: int, *, title: str = "Rank 
     ax3.axvspan(chosen - 0.2, chosen + 0.2, alpha=0.2, color="#696969")
     if has_bcv and "bcv" in picks:
         _mark_choice(ax3, "bcv", picks["bcv"], stats["bcv_error"], "tab:green")
+    if has_bcv and "stable_bcv" in picks:
+        _mark_choice(ax3, "stable_bcv", picks["stable_bcv"], stats["bcv_error"], "tab:olive")
     if has_bic and "bic" in picks:
         _mark_choice(ax4, "bic", picks["bic"], stats["bic"], "tab:purple")
     ax3.set_title("Each rule's choice: " + ", ".join(f"{rule} {k}" for rule, k in picks.items()), fontsize=9)

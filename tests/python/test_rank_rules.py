@@ -17,7 +17,7 @@ from scipy.special import gammaln, xlogy
 
 from sigfactor import reference
 from sigfactor.extract import extract
-from sigfactor.rank_rules import bcv_partition, bic_parameters, choose_bcv
+from sigfactor.rank_rules import RANK_RULES, bcv_partition, bic_parameters, choose_bcv
 
 TRUE = ["SBS1", "SBS2", "SBS7a", "SBS13"]
 FAST = dict(n_restarts=5, max_iter=1000, seed=0, progress=False, normalization="none")
@@ -209,5 +209,5 @@ def test_rank_plot_shows_every_rules_evidence(planted_bcv):
     bcv_axes, bic_axes = fig.axes[2], fig.axes[3]
     np.testing.assert_allclose(np.asarray(bcv_axes.get_lines()[0].get_ydata(), float), planted_bcv.stats["bcv_error"])
     np.testing.assert_allclose(np.asarray(bic_axes.get_lines()[0].get_ydata(), float), planted_bcv.stats["bic"])
-    picks = {r: int(planted_bcv.stats.index[planted_bcv.stats[f"chosen_by_{r}"]][0]) for r in ("sigprofiler", "bcv", "bic")}
+    picks = {r: int(planted_bcv.stats.index[planted_bcv.stats[f"chosen_by_{r}"]][0]) for r in RANK_RULES}
     assert bcv_axes.get_title() == "Each rule's choice: " + ", ".join(f"{r} {k}" for r, k in picks.items())

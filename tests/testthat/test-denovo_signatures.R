@@ -163,10 +163,15 @@ test_that("rank_rule and stop_after_unstable reach the engine", {
   expect_match(bic$selection_reason, "BIC")
   expect_identical(bic$settings$arguments$rank_rule, "bic")
   expect_error(quick_denovo(mm, rank_rule = "aic"),
-               "rank_rule = \"aic\" is not valid; expected one of \"sigprofiler\", \"bcv\", \"bic\".",
+               paste("rank_rule = \"aic\" is not valid; expected one of \"sigprofiler\", \"bcv\",",
+                     "\"bic\", \"stable_bcv\"."),
                fixed = TRUE)
   expect_error(quick_denovo(mm, stop_after_unstable = 0), "stop_after_unstable = 0 is out of range",
                fixed = TRUE)
+  # stable_bcv: the choice is a stable rank (the table's own flags), whatever BCV alone picks.
+  sb <- quick_denovo(mm, ranks = 1:5, rank_rule = "stable_bcv")
+  expect_true(sb$stats$stable[sb$stats$rank == sb$rank])
+  expect_match(sb$selection_reason, "stable_bcv", fixed = TRUE)
 })
 
 test_that("a reference matrix, such as get_known_signatures(), serves the COSMIC decomposition", {
