@@ -50,11 +50,11 @@ Per method (:func:`summary`): the sets where the chosen rank is the truth, mean 
 matched cosine over every set it ran on, the sets where its F1 is below the default's (``nmf
 sigprofiler``), and mean F1 on the sets SigProfilerExtractor ran on, beside SigProfilerExtractor's.
 
-Writes ``<out>.md`` (the table and the summary) and ``<out>.json`` (every row, each
+Writes ``<out>.md`` (sets x methods, the summary, every row) and ``<out>.json`` (every row, each
 extraction's per-rank evidence and selection reason, the summary, the commands and settings),
 after every set. ``--resume PREVIOUS.json`` keeps the sets a cut-short run finished (rows and
 evidence, each row saying which invocation made it) and runs the others, refusing a file made
-with other settings.
+with other settings. ``--report RUN.json`` only rewrites ``<out>.md`` from a finished run.
 """
 from __future__ import annotations
 
@@ -249,6 +249,29 @@ def markdown(rows: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def wide_markdown(rows: pd.DataFrame) -> str:
+    """Sets x methods: ``rank / F1 / cosine`` per method, then each model's and SPE's seconds."""
+    methods = list(dict.fromkeys(rows["method"]))
+    models = list(dict.fromkeys(m.split()[0] for m in methods))
+    head = ["set", "truth", *methods, *(f"{m} s" for m in models)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows.groupby("set", sort=False):
+        r = r.set_index("method")
+        cells = [name, str(int(r["truth"].iloc[0]))]
+        for m in methods:
+            if m not in r.index:
+                cells.append("not run")
+            elif pd.isna(r.loc[m, "rank"]):
+                cells.append(SPE_FAILED)
+            else:
+                cells.append(f"{int(r.loc[m, 'rank'])} / {r.loc[m, 'f1']:.2f} / {r.loc[m, 'cosine']:.3f}")
+        for model in models:
+            t = r.loc[[m for m in r.index if m.split()[0] == model], "time_s"]
+            cells.append(f"{t.iloc[0]:.0f}" if len(t) else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 DEFAULT = "nmf sigprofiler"
 """The method the defaults give (KL NMF, SigProfilerExtractor's rule)."""
 
@@ -260,7 +283,8 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     truth), ``rank_wrong`` (``set chosen/truth`` for the others), ``mean_f1``, ``mean_cosine``,
     ``f1_below_default`` (sets where its F1 is below ``nmf sigprofiler``'s on the same set),
     ``spe_sets``, ``rank_right_spe_sets``, ``mean_f1_spe_sets`` (on the sets where
-    SigProfilerExtractor ran and gave an answer), ``spe_mean_f1`` (SigProfilerExtractor's there), ``f1_below_spe`` and ``meets_bar``:
+    SigProfilerExtractor ran and gave an answer), ``spe_mean_f1`` (SigProfilerExtractor's there),
+    ``f1_below_spe`` and ``meets_bar``:
     the issue's bar for a default (chosen rank the truth on every set of the run, mean F1 >=
     0.95, no set below the default's F1) on every set of the run.
     """
@@ -347,7 +371,12 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(HERE / "results" / "bench_accuracy"), metavar="STEM")
     parser.add_argument("--resume", metavar="JSON", help="keep the sets this earlier run's JSON finished")
+    parser.add_argument("--report", metavar="JSON", help="only rewrite <out>.md from a finished run's JSON")
     args = parser.parse_args(argv)
+    if args.report:
+        rows = pd.DataFrame(json.loads(Path(args.report).read_text())["rows"])
+        Path(args.out).with_suffix(".md").write_text(report(rows))
+        return
     if args.spe_replicates is None:
         args.spe_replicates = args.restarts
     out = Path(args.out)
@@ -382,13 +411,19 @@ def main(argv=None) -> None:
     print(summary_markdown(summary(pd.DataFrame(rows))))
 
 
+def report(rows: pd.DataFrame) -> str:
+    """The markdown file: sets x methods (:func:`wide_markdown`), the summary, every row."""
+    return "\n".join([wide_markdown(rows), summary_markdown(summary(rows)), markdown(rows)])
+
+
 def write(out: Path, rows: list, evidences: dict, args, commands: list) -> None:
     """``<out>.md`` (the table and the summary) and ``<out>.json`` (rows, evidence, summary,
     commands, settings; row ``invocation`` indexes ``commands``)."""
     table = summary(pd.DataFrame(rows))
-    out.with_suffix(".md").write_text(markdown(pd.DataFrame(rows)) + "\n" + summary_markdown(table))
+    out.with_suffix(".md").write_text(report(pd.DataFrame(rows)))
     out.with_suffix(".json").write_text(json.dumps(
-        {"commands": commands, "settings": vars(args), "rows": rows, "summary": json.loads(table.to_json(orient="index")),
+        {"commands": commands, "settings": vars(args), "rows": rows,
+         "summary": json.loads(table.to_json(orient="index")),
          "evidence": evidences}, indent=1, default=float))
 
 
