@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_accuracy.py [--sets clock flat apobec few ...]
         [--ranks-around 2] [--restarts 20] [--models nmf mvnmf] [--mvnmf-sets few clock ...]
         [--spe-sets few] [--spe-replicates N] [--no-spe] [--seed 0]
-        [--out benchmarks/results/bench_accuracy]
+        [--out benchmarks/results/bench_accuracy] [--resume PREVIOUS.json] [--report RUN.json]
 
 Sets (:data:`SETS`)
 -------------------
@@ -34,7 +34,8 @@ missing or not finite, so each rule is scored at the rank its own evidence choos
 is the extraction's, shared by its rules; ``rank_rules_s`` the part spent on the BCV fits and
 the BIC refits. ``SPE``: SigProfilerExtractor 1.4.1 (``.spe-venv``, :func:`spe_side.run_spe`)
 on the sets named by ``--spe-sets``, same ranks, ``--spe-replicates`` replicates (default: as
-many as ``--restarts``); its exposures are refitted here by NNLS to its signatures.
+many as ``--restarts``); its exposures are refitted here by NNLS to its signatures. A
+SigProfilerExtractor run that raises is recorded with rank ``failed`` and its last error line.
 
 Scores per set and method
 -------------------------
@@ -242,9 +243,10 @@ def markdown(rows: pd.DataFrame) -> str:
     cols = ["set", "truth", "method", "rank", "precision", "recall", "f1", "cosine", "exposure_error", "time_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in rows[cols].iterrows():
-        cells = [SPE_FAILED if c == "rank" and pd.isna(v) else "-" if isinstance(v, float) and np.isnan(v) else
-                 f"{v:.3f}" if isinstance(v, float) and c not in ("time_s",) else
-                 (f"{v:.0f}" if c == "time_s" else str(int(v) if c == "rank" else v)) for c, v in r.items()]
+        cells = [(SPE_FAILED if pd.isna(v) else str(int(v))) if c == "rank" else
+                 "-" if isinstance(v, float) and np.isnan(v) else
+                 f"{v:.0f}" if c == "time_s" else f"{v:.3f}" if isinstance(v, float) else str(v)
+                 for c, v in r.items()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
