@@ -150,7 +150,7 @@ def score(found: pd.DataFrame, exposures: pd.DataFrame, truth: pd.DataFrame, tru
             "exposure_error": err / float(true_exp.to_numpy().sum())}
 
 
-EVIDENCE = {"bcv": ["bcv_error", "bcv_se"], "bic": ["bic"]}
+EVIDENCE = {"bcv": ["bcv_error", "bcv_se"], "bic": ["bic"], "stable_bcv": ["bcv_error", "bcv_se"]}
 """Columns of ``result.stats`` each alternative rule chooses from."""
 
 
