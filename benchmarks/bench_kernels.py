@@ -12,6 +12,10 @@ Two bounds come with them:
   shapes (a GEMM formulation cannot be faster than this);
 - ``sgemm``: one large square float32 product, one thread (the machine's practical peak).
 
+A third measurement prices the stopping rule: the same kernels with the loss checked every 10
+iterations (extraction's default) against every 1,000, 200 iterations, best of 5 alternating
+runs (``check_cost``).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_kernels.py [--samples 523 2780 9493] [--ranks 2 5 10 15 25]
@@ -83,6 +87,22 @@ def one_shape(n: int, k: int, restarts: int, seconds: float, rng) -> dict:
     return row
 
 
+def check_cost(n: int, k: int, rng, repeats: int = 5) -> float:
+    """Extra time of checking the loss every 10 iterations instead of every 1,000 (a fraction),
+    one thread, 2 restarts x 200 iterations, the best of ``repeats`` alternating runs of each."""
+    V = np.round(rng.gamma(0.5, 40.0, size=(1, 96, n))).astype(np.float32)
+    W = rng.random((2, 96, k)).astype(np.float32)
+    H = rng.random((2, k, n)).astype(np.float32)
+    fit_kl(V, W, H, max_iter=10, tol=0.0, check_every=10, threads=1)
+    best = {10: np.inf, 1000: np.inf}
+    for _ in range(repeats):
+        for every in (1000, 10):
+            started = time.perf_counter()
+            fit_kl(V, W, H, max_iter=200, tol=0.0, check_every=every, threads=1)
+            best[every] = min(best[every], time.perf_counter() - started)
+    return best[10] / best[1000] - 1.0
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, nargs="+", default=[523, 2780, 9493])
@@ -96,15 +116,18 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(0)
     peak = sgemm_gflops()
     rows = [one_shape(n, k, args.restarts, args.seconds, rng) for n in args.samples for k in args.ranks]
+    checks = {f"{n} x rank {k}": round(check_cost(n, k, rng), 3) for n in args.samples for k in (5, 25)}
     cols = list(rows[0])
-    print(f"one thread; sgemm 2048^3 float32: {peak:.1f} GFLOP/s\n")
+    print(f"one thread; sgemm 2048^3 float32: {peak:.1f} GFLOP/s")
+    print("extra time of a loss check every 10 iterations (vs every 1,000): "
+          + ", ".join(f"{name}: {100 * v:.1f} %" for name, v in checks.items()) + "\n")
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in rows:
         print("| " + " | ".join(str(row[c]) for c in cols) + " |")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"sgemm_gflops": peak, "rows": rows, "threads": 1}, fh, indent=2)
+            json.dump({"sgemm_gflops": peak, "rows": rows, "check_cost": checks, "threads": 1}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -266,7 +266,9 @@ def _join(parts: list[Factorization], seeds: np.ndarray) -> Factorization:
     if len(parts) == 1:
         first.settings["batches"] = [first.n_restarts]
         return first
-    cat = lambda name: torch.cat([getattr(p, name) for p in parts])     # noqa: E731
+    def cat(name):
+        return torch.cat([getattr(p, name) for p in parts])
+
     longest = max(parts, key=lambda p: p.loss_trace.shape[1])
     width = longest.loss_trace.shape[1]
     trace = torch.cat([torch.nn.functional.pad(p.loss_trace, (0, width - p.loss_trace.shape[1]),
