@@ -13,8 +13,10 @@
 #' signature names, selection reason, per-rank statistics, COSMIC matches and decomposition,
 #' settings with seeds and versions).
 #'
-#' The file is written by the Python engine (anndata); Python's \code{anndata.read_h5ad} and
-#' scanpy read it, and so does \code{\link{read_anndata}} in R without Python.
+#' The file is written by the Python engine (anndata's layout), atomically: a failed write,
+#' on a full disk for example, leaves no file and no existing file changed. Python's
+#' \code{anndata.read_h5ad} and scanpy read it, and so does \code{\link{read_anndata}} in R
+#' without Python.
 #'
 #' @param x Mutation counts: a numeric matrix (mutation types x samples), a data.frame or a
 #'   \code{SummarizedExperiment}.
@@ -68,7 +70,8 @@ write_anndata <- function(x, file, result = NULL, key = "sigfactor", assay = NUL
   if (!is.null(result)) {
     store_extraction(adata, result, key, counts)
   }
-  engine_call(adata$write_h5ad, file)
+  folder <- reticulate::import("sigfactor.io.folder", convert = FALSE)
+  engine_call(folder$write_h5ad, adata, file, overwrite = force)
   invisible(file)
 }
 

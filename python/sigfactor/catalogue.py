@@ -814,4 +814,6 @@ def _write_pcawg(catalogue: Catalogue, tmp: str) -> None:
 
 
 def _write_h5ad(catalogue: Catalogue, tmp: str) -> None:
-    catalogue.to_anndata().write_h5ad(tmp)
+    from .io.folder import write_h5ad_image
+
+    write_h5ad_image(catalogue.to_anndata(), tmp)

@@ -293,6 +293,43 @@ def test_a_full_file_system_for_a_converted_file(breast, tmp_path, tmpfs_works):
     assert proc.stdout.strip().endswith("left=[]"), proc.stdout
 
 
+FILL_AND_WRITE = """
+import os, sys, warnings
+warnings.simplefilter("ignore")
+from sigfactor import datasets
+from sigfactor.catalogue import write_catalogue
+mount, catalogue = sys.argv[1], datasets.breast21()
+for free in range(4096, 65536 + 1, 4096):
+    with open(os.path.join(mount, "fill"), "wb") as fh:
+        try:
+            fh.write(bytes(65536 - free))
+        except OSError:
+            pass
+    try:
+        write_catalogue(catalogue, os.path.join(mount, "breast.h5ad"))
+        print("written", free)
+    except OSError as err:
+        print("refused", free, "No space left" in str(err) and "breast.h5ad" in str(err) and ".tmp" not in str(err))
+    for name in os.listdir(mount):
+        os.remove(os.path.join(mount, name))
+"""
+
+
+def test_an_h5ad_file_on_a_filling_disk_fails_cleanly_at_every_point(tmp_path, tmpfs_works):
+    """An .h5ad file written with 4 KB to 64 KB free, in 4 KB steps: every write either lands
+    or fails with one OSError that names the file. Catches ``AnnData.write_h5ad`` straight to
+    disk, which at some of these points fails again while h5py frees the half-written file
+    and prints an uncatchable ``Exception ignored in ... __dealloc__`` traceback."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    proc = in_tmpfs("size=64k", mount, sys.executable, "-c", FILL_AND_WRITE, mount)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+    outcomes = [line.split() for line in proc.stdout.splitlines()[:-1]]
+    assert len(outcomes) == 16 and all(o[0] == "written" or o[2] == "True" for o in outcomes), outcomes
+    assert {o[0] for o in outcomes} == {"written", "refused"}, outcomes
+
+
 # ---- 9. warnings -----------------------------------------------------------------------------
 
 def test_warnings_are_one_line_without_source_paths(tmp_path):

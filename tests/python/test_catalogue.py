@@ -391,3 +391,32 @@ def test_starting_r_keeps_the_library_path_for_later_processes(start):
             "assert os.environ.get('LD_LIBRARY_PATH') == before, os.environ.get('LD_LIBRARY_PATH')\n"
             "subprocess.run([sys.executable, '-c', 'import ssl'], check=True)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_write_h5ad_reads_back_as_anndata_writes_it(tmp_path):
+    """``io.folder.write_h5ad`` (R's ``write_anndata``) against ``AnnData.write_h5ad`` read back
+    by anndata: catches a writer that drops ``obsm``/``uns`` entries, loses the string-to-
+    categorical conversion, or leaves its temporary file; and an ``overwrite=False`` that
+    replaces the file anyway."""
+    import anndata
+
+    from sigfactor.io.folder import write_h5ad
+
+    rng = np.random.default_rng(0)
+    adata = anndata.AnnData(rng.random((5, 96)), obs=pd.DataFrame({"tissue": list("aabba")}, index=list("vwxyz")))
+    adata.obsm["e"] = rng.random((5, 3))
+    adata.uns["run"] = {"seed": np.int64(7), "model": "nmf", "ranks": np.arange(3)}
+    write_h5ad(adata.copy(), tmp_path / "ours.h5ad")
+    adata.copy().write_h5ad(tmp_path / "theirs.h5ad")
+    ours, theirs = (anndata.read_h5ad(tmp_path / f"{who}.h5ad") for who in ("ours", "theirs"))
+    np.testing.assert_array_equal(ours.X, theirs.X)
+    np.testing.assert_array_equal(ours.obsm["e"], theirs.obsm["e"])
+    pd.testing.assert_frame_equal(ours.obs, theirs.obs)
+    assert isinstance(ours.obs["tissue"].dtype, pd.CategoricalDtype)
+    assert ours.uns["run"]["seed"] == 7 and ours.uns["run"]["model"] == "nmf"
+    np.testing.assert_array_equal(ours.uns["run"]["ranks"], np.arange(3))
+    before = (tmp_path / "ours.h5ad").read_bytes()
+    with pytest.raises(FileExistsError):
+        write_h5ad(adata[:2].copy(), tmp_path / "ours.h5ad", overwrite=False)
+    assert (tmp_path / "ours.h5ad").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours.h5ad", "theirs.h5ad"]

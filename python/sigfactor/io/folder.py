@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import io
 import json
 import os
 import shutil
@@ -406,7 +407,52 @@ def _write_h5ad(result, path: Path) -> None:
 
     adata = result.catalogue.to_anndata()
     write_anndata(adata, result, "sigfactor")
-    adata.write_h5ad(path)
+    write_h5ad_image(adata, path)
+
+
+def write_h5ad_image(adata, path) -> None:
+    """Write ``adata`` to ``path`` as an ``.h5ad`` file built in memory and written with one
+    ``write`` (not atomic: for a temporary path that a caller renames into place).
+
+    ``AnnData.write_h5ad`` writes through HDF5 into the file itself: on a full disk HDF5 fails
+    again while h5py frees the half-written file and prints a traceback that Python cannot
+    catch. Here the file is an in-memory HDF5 image (a few MB even for TCGA's 9,493 exomes)
+    and only an ordinary file write can fail, with an ``OSError``. The layout is anndata's
+    own (``anndata.io.write_elem`` of the whole object; a ``raw`` of encoding ``null`` is the
+    only entry ``write_h5ad`` would leave out).
+    """
+    import h5py
+    from anndata.io import write_elem
+
+    adata.strings_to_categoricals()
+    image = io.BytesIO()
+    with h5py.File(image, "w") as fh:
+        write_elem(fh, "/", adata)
+    with open(path, "wb") as fh:
+        fh.write(image.getbuffer())
+
+
+def write_h5ad(adata, path, *, overwrite: bool = True) -> Path:
+    """Write an AnnData object as an ``.h5ad`` file atomically (the R package's ``write_anndata``).
+
+    Parameters
+    ----------
+    adata : anndata.AnnData
+    path : str or os.PathLike
+    overwrite : bool
+        Replace an existing file (refused with ``FileExistsError`` otherwise, also when one
+        appears during the write).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``; a failed write leaves no file behind and raises an ``OSError`` naming it.
+    """
+    from ..catalogue import _atomic_write
+
+    path = Path(path)
+    _atomic_write(path, lambda tmp: write_h5ad_image(adata, tmp), replace=overwrite)
+    return path
 
 
 def _write_products(result, folder: Path, plots: bool, *, split: bool = False) -> list[str]:
