@@ -78,6 +78,7 @@ compare_models <- function(mut_matrix, rank, models = c("nmf", "convex", "aenmf"
   force <- check_flag(force, "force")
   plots <- check_flag(plots, "plots")
   device <- check_device(device)
+  scheduler <- check_scheduler(scheduler)
   out <- check_out(out, force)
   counts <- as_count_matrix(mut_matrix, "mut_matrix", assay = assay)
   kind <- check_labels(counts, "mut_matrix", "sample")

@@ -132,6 +132,7 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
   force <- check_flag(force, "force")
   plots <- check_flag(plots, "plots")
   device <- check_device(device)
+  scheduler <- check_scheduler(scheduler)
   out <- check_out(out, force)
   counts <- as_count_matrix(mut_matrix, "mut_matrix", assay = assay)
   kind <- check_labels(counts, "mut_matrix", "sample")

@@ -32,6 +32,21 @@ check_flag <- function(x, name) {
   x
 }
 
+# Where the fits run: NULL (this R session's Python), one non-empty string ("local", a
+# scheduler address or a scheduler file; the engine checks which) or a dask.distributed.Client
+# made through reticulate.
+check_scheduler <- function(scheduler) {
+  if (is.null(scheduler) || inherits(scheduler, "python.builtin.object") ||
+      is.character(scheduler) && length(scheduler) == 1 && !is.na(scheduler) &&
+      nzchar(trimws(scheduler))) {
+    return(scheduler)
+  }
+  stop(sprintf(paste0("scheduler = %s is not valid; expected NULL (this R session), \"local\" ",
+                      "(a Dask LocalCluster on this machine), a scheduler address such as ",
+                      "\"tcp://host:8786\", a scheduler file (.json) or a dask.distributed.Client."),
+               shown(scheduler)), call. = FALSE)
+}
+
 # A device name: "auto", "cpu", "cuda" or "cuda:N".
 check_device <- function(device) {
   if (!is.character(device) || length(device) != 1 || is.na(device) ||

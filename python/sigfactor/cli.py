@@ -179,6 +179,27 @@ def option_int(option: str, text: str, *, low: int) -> int:
     return value
 
 
+def option_scheduler(text: str | None):
+    """The text given to ``--scheduler``, checked by :func:`sigfactor.parallel.check_scheduler`.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        In the command line's words (the option, not Python's ``scheduler=`` and ``None``).
+    """
+    from .parallel import check_scheduler
+
+    if text is None:
+        return None
+    try:
+        return check_scheduler(text)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--scheduler {text!r}: no such scheduler file.") from None
+    except ValueError:
+        raise ValueError(f"--scheduler {text!r} is not valid; expected 'local', a scheduler address such as "
+                         "tcp://host:8786 or a scheduler file (.json).") from None
+
+
 def _extract_kwargs(args) -> dict:
     loss = args.loss or ("frobenius" if args.model == "convex" else "kl")
     kwargs = dict(ranks=[args.rank] if args.rank is not None else args.ranks, model=args.model, loss=loss,
@@ -190,7 +211,7 @@ def _extract_kwargs(args) -> dict:
     if args.threads is not None:
         kwargs["threads"] = args.threads
     if args.scheduler is not None:
-        kwargs["scheduler"] = args.scheduler
+        kwargs["scheduler"] = option_scheduler(args.scheduler)
     if args.stop_after_unstable is not None:
         kwargs["stop_after_unstable"] = option_int("--stop-after-unstable", args.stop_after_unstable, low=1)
     return kwargs

@@ -801,13 +801,16 @@ def add_compare_command(subparsers):
 
 def run_compare(args) -> int:
     """Handler of ``sigfactor compare``: 0 on success; one line on stderr and 2 on bad input."""
+    from .cli import option_scheduler
+
     try:
+        scheduler = option_scheduler(args.scheduler)
         out = check_out_dir(args.out, args.force)
         result = compare_models(
             args.input, args.rank, models=args.models, n_splits=args.splits,
             train_fraction=args.train_fraction, seed=args.seed, reference=args.reference,
             settings=args.settings, progress=not args.quiet, max_iter=args.max_iter,
-            device=args.device, scheduler=args.scheduler)
+            device=args.device, scheduler=scheduler)
         write_comparison(result, out, force=args.force)
     except (ValueError, TypeError, OSError, KeyError) as err:
         message = " ".join(str(err).split()) or type(err).__name__

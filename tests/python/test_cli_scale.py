@@ -101,7 +101,25 @@ def test_compare_bad_scheduler_is_one_line_exit_2(breast_file, tmp_path, capsys)
     out = tmp_path / "res"
     assert main(["compare", str(breast_file), "--out", str(out), *COMPARE, "--scheduler", "nowhere"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("sigfactor compare: error: scheduler='nowhere' is not valid; expected")
+    assert err == ("sigfactor compare: error: --scheduler 'nowhere' is not valid; expected 'local', a scheduler "
+                   "address such as tcp://host:8786 or a scheduler file (.json).\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["extract", "compare"])
+@pytest.mark.parametrize("text, message", [
+    ("", "--scheduler '' is not valid; expected 'local'"),
+    ("missing.json", "--scheduler 'missing.json': no such scheduler file."),
+])
+def test_bad_scheduler_in_the_command_lines_words(breast_file, tmp_path, capsys, command, text, message):
+    # Catches Python's words (scheduler=..., None, dask.distributed.Client) in a command-line message,
+    # and extract starting the fits before the option is checked (no output folder may appear).
+    out = tmp_path / "res"
+    rest = COMPARE if command == "compare" else ["--ranks", "1-2", "--restarts", "2", "--quiet"]
+    assert main([command, str(breast_file), "--out", str(out), *rest, "--scheduler", text]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sigfactor {command}: error: {message}"), err
+    assert "None" not in err and "Client" not in err and "scheduler=" not in err
     assert err.count("\n") == 1 and not out.exists()
 
 

@@ -106,3 +106,14 @@ test_that("scheduler = \"local\" fits on a Dask cluster started from R, equal to
   expect_equal(there$consensus_signatures, here$consensus_signatures, tolerance = 1e-5)
   expect_error(two(scheduler = "nowhere"), "scheduler = \"nowhere\" is not valid", fixed = TRUE)
 })
+
+test_that("a scheduler that is not one string or a client is refused in R's words", {
+  # Catches NA reaching Python as True ("scheduler = TRUE is not valid") and 3 shown as 3.0.
+  skip_if_no_engine()
+  mm <- read_catalogue(system.file("extdata", "breast21_SBS96.txt", package = "sigfactor"))
+  for (bad in list(NA, 3, "", c("local", "local"))) {
+    expect_error(compare_models(mm, rank = 3, scheduler = bad, verbose = FALSE),
+                 sprintf("scheduler = %s is not valid; expected NULL (this R session), \"local\"",
+                         paste(deparse(bad), collapse = " ")), fixed = TRUE)
+  }
+})

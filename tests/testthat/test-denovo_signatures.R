@@ -260,6 +260,16 @@ test_that("scheduler = \"local\" runs on a Dask cluster started from R and gives
   expect_identical(local$contribution, example_denovo()$contribution)
 })
 
+test_that("a scheduler that is not one string or a client is refused in R's words", {
+  # Catches NA reaching Python as True ("scheduler = TRUE is not valid") and 3 shown as 3.0.
+  skip_if_no_engine()
+  for (bad in list(NA, 3, "", c("local", "local"))) {
+    expect_error(denovo_signatures(breast21(), ranks = 2:3, nrun = 2, scheduler = bad, verbose = FALSE),
+                 sprintf("scheduler = %s is not valid; expected NULL (this R session), \"local\"",
+                         paste(deparse(bad), collapse = " ")), fixed = TRUE)
+  }
+})
+
 test_that("compare_rank_rules = TRUE adds every rule's evidence, and only then", {
   # Catches the argument ignored (no BCV/BIC columns) or the evidence computed by default.
   skip_if_no_engine()
