@@ -59,9 +59,12 @@ def _signals_end_cleanly():
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """One line per warning, without the source file and line it came from."""
+    """One line per warning, without the source file and line it came from; on a line of its own
+    above a progress bar that is being drawn (``tqdm.write``), not appended to the bar."""
+    from tqdm.auto import tqdm
+
     text = " ".join(str(message).split())
-    print(f"sigfactor: warning: {text}", file=sys.stderr if file is None else file)
+    tqdm.write(f"sigfactor: warning: {text}", file=sys.stderr if file is None else file)
 
 
 def _one_line(err: BaseException) -> str:

@@ -348,6 +348,18 @@ def test_warnings_are_one_line_without_source_paths(tmp_path):
     assert ".py" not in proc.stderr and "sys.exit" not in proc.stderr
 
 
+def test_warnings_get_a_line_of_their_own_under_a_progress_bar(tmp_path, breast):
+    """Catches a warning printed straight after the bar's last ``\\r`` frame (``... iteration
+    5]sigfactor: warning: ...``): with the bar on, each warning must start its line once the
+    bar's frames (ended by carriage returns) are set aside."""
+    proc = sigfactor("extract", breast, "--out", tmp_path / "res", "--ranks", "1-2", "--restarts", "2",
+                     "--max-iter", "5", "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.split("\n") if "sigfactor: warning:" in line]
+    assert len(warned) == 2, proc.stderr
+    assert all(line.split("\r")[-1].startswith("sigfactor: warning: ") for line in warned), warned
+
+
 # ---- 8. sizes that cannot fit, refused before anything is allocated ---------------------------
 
 @pytest.mark.parametrize("args, message", [
