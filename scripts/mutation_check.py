@@ -1,0 +1,108 @@
+"""Plant known bugs one at a time and check that the pytest suite catches each (not part of CI).
+
+Each mutant replaces one exact snippet of the engine with a plausible wrong version: a wrong
+gradient, training on the test samples, an ignored option, a matching that minimises. The
+tree of ``HEAD`` is unpacked into a scratch folder, the mutant applied there, and
+``pytest tests/python -x`` run against it (``PYTHONPATH`` puts the scratch engine first).
+A mutant the suite passes is a test that could not fail; the script exits 1 if any survives.
+
+Usage (about 12 minutes on 2 cores; caught mutants stop at their first failing test)::
+
+    SIGFACTOR_DATA=../shared/data .venv/bin/python scripts/mutation_check.py [NAME ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MUTANTS = {
+    "heldout-on-train": ("python/sigfactor/evaluate.py", "Y = counts[test_idx].transpose(0, 2, 1)",
+                         "Y = counts[train_idx[:, :test_idx.shape[1]]].transpose(0, 2, 1)"),
+    "train-on-test": ("python/sigfactor/evaluate.py", "V = torch.as_tensor(counts[train_idx]",
+                      "V = torch.as_tensor(counts[np.concatenate([test_idx, train_idx[:, test_idx.shape[1]:]], axis=1)]"),
+    "bcv-loss-ignored": ("python/sigfactor/rank_rules.py", "H_J = _solve(W_D, C, loss)",
+                         'H_J = _solve(W_D, C, "frobenius")'),
+    "wilcoxon-direction": ("python/sigfactor/selection.py", "np.median(current) > np.median(reference)",
+                           "np.median(current) < np.median(reference)"),
+    "mvnmf-gradient-halved": ("python/sigfactor/models/mvnmf.py", "grad = 2.0 * lam * (W @ Y)",
+                              "grad = lam * (W @ Y)"),
+    "kl-step-normaliser": ("python/sigfactor/models/nmf.py",
+                           ".mul_(H).div_(W.sum(dim=-2).unsqueeze(-1).clamp_min_(eps))",
+                           ".mul_(H).div_(W.sum(dim=-2).unsqueeze(-1).clamp_min_(eps).sqrt())"),
+    "resample-ignored": ("python/sigfactor/extract.py", "np.random.default_rng(r_seed) if resample else None",
+                         "np.random.default_rng(r_seed)"),
+    "consensus-minimises": ("python/sigfactor/consensus.py", "linear_sum_assignment(sims[r], maximize=True)",
+                            "linear_sum_assignment(sims[r], maximize=False)"),
+    "cutoff-capped": ("python/sigfactor/normalize.py", "return max(cutoff, float(manual_cutoff))",
+                      "return min(cutoff, float(manual_cutoff))"),
+    "tol-ignored": ("python/sigfactor/extract.py", '"max_iter": max_iter, "tol": tol, "check_every": check_every}',
+                    '"max_iter": max_iter, "tol": 1e-6, "check_every": check_every}'),
+    "aenmf-abs-chain-rule": ("python/sigfactor/models/aenmf.py", "return grad * torch.sign(w)", "return grad"),
+    "aenmf-kl-gradient": ("python/sigfactor/models/aenmf.py",
+                          "return (1.0 - V / V_hat.clamp_min(tiny(V.dtype))) / n_entries",
+                          "return (V_hat - V) / n_entries"),
+    "refit-kl-normaliser": ("python/sigfactor/refit.py", "H = H * (St @ (Y / np.maximum(S @ H, _EPS))) / colsum",
+                            "H = H * (St @ (Y / np.maximum(S @ H, _EPS)))"),
+    "cosmic-match-minimises": ("python/sigfactor/matching.py",
+                               "linear_sum_assignment(np.asarray(similarity, dtype=np.float64), maximize=True)",
+                               "linear_sum_assignment(np.asarray(similarity, dtype=np.float64), maximize=False)"),
+}
+
+
+def unpack_head(dest: Path) -> None:
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+
+def run_mutant(tree: Path, name: str, timeout: float) -> tuple[bool, str, float]:
+    """(caught, first failing test, seconds) for one mutant applied in ``tree``."""
+    path, old, new = MUTANTS[name]
+    original = (ROOT / path).read_text()
+    if original.count(old) != 1:
+        raise SystemExit(f"mutant {name}: the snippet occurs {original.count(old)} times in {path}; update it.")
+    (tree / path).write_text(original.replace(old, new))
+    env = {**os.environ, "PYTHONPATH": str(tree / "python")}
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "tests/python", "-x", "-q", "-p", "no:cacheprovider"],
+                              cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
+        output, caught = proc.stdout, proc.returncode != 0
+    except subprocess.TimeoutExpired:
+        output, caught = "timed out", False
+    finally:
+        (tree / path).write_text(original)
+    first = next((line for line in output.splitlines() if line.startswith(("FAILED", "ERROR"))), "")
+    return caught, first[:160], time.perf_counter() - started
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"mutants to run (default: all): {', '.join(MUTANTS)}")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per mutant")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in MUTANTS]
+    if unknown:
+        parser.error(f"unknown mutant(s) {', '.join(map(repr, unknown))}; expected some of {', '.join(MUTANTS)}.")
+    survived = []
+    with tempfile.TemporaryDirectory(prefix="sigfactor-mutants-") as scratch:
+        tree = Path(scratch)
+        unpack_head(tree)
+        for name in args.names or MUTANTS:
+            caught, first, seconds = run_mutant(tree, name, args.timeout)
+            print(f"{'caught  ' if caught else 'SURVIVED'} {name:<24} {seconds:5.0f} s  {first}", flush=True)
+            if not caught:
+                survived.append(name)
+    print(f"{len(survived)} of {len(args.names or MUTANTS)} mutants survived{': ' + ', '.join(survived) if survived else ''}.")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
