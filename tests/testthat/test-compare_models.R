@@ -46,6 +46,23 @@ test_that("the tables come as data.frames, equal to the Python API's for one see
   expect_match(capture.output(print(cmp))[1], "rank 3, 3 splits", fixed = TRUE)
 })
 
+test_that("train_fraction, n_splits and seed reach the engine", {
+  # Catches an argument dropped between R and the engine: 0.6 of 21 samples is 13 training and
+  # 8 test samples per split (the default 0.8 gives 17 and 4), and another seed other splits.
+  skip_if_no_engine()
+  cmp <- quick_compare(models = "nmf", train_fraction = 0.6)
+  expect_identical(cmp$settings$train_fraction, 0.6)
+  sizes <- table(cmp$splits$split, cmp$splits$set)
+  expect_identical(unname(sizes[, "train"]), rep(13L, 3))
+  expect_identical(unname(sizes[, "test"]), rep(8L, 3))
+  expect_identical(nrow(sizes), 3L)
+  mm <- read_catalogue(system.file("extdata", "breast21_SBS96.txt", package = "sigfactor"))
+  other <- suppressWarnings(compare_models(mm, rank = 3, models = "nmf", n_splits = 3, settings = "fast",
+                                           max_iter = 200, seed = 2, train_fraction = 0.6,
+                                           verbose = FALSE))
+  expect_false(identical(other$splits, cmp$splits))
+})
+
 test_that("figures on request: out = writes the tables and, with plots, the figures", {
   skip_if_no_engine()
   out <- tempfile("compare-")
