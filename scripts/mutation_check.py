@@ -6,7 +6,11 @@ tree of ``HEAD`` is unpacked into a scratch folder, the mutant applied there, an
 ``pytest tests/python -x`` run against it (``PYTHONPATH`` puts the scratch engine first).
 A mutant the suite passes is a test that could not fail; the script exits 1 if any survives.
 
-Usage (about 12 minutes on 2 cores; caught mutants stop at their first failing test)::
+The R mutants drop one argument on its way from an R function to the engine (an ignored
+option); each is installed into a scratch library (``R CMD INSTALL``) and that function's
+testthat file is run against it.
+
+Usage (about 14 minutes on 2 cores; caught Python mutants stop at their first failing test)::
 
     SIGFACTOR_DATA=../shared/data .venv/bin/python scripts/mutation_check.py [NAME ...]
 """
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +60,35 @@ MUTANTS = {
 }
 
 
+R_MUTANTS = {
+    "r-normalization-dropped": ("R/denovo_signatures.R", "      normalization = normalization, seed", "      seed",
+                                "test-denovo_signatures.R"),
+    "r-refit-loss-dropped": ("R/denovo_signatures.R", "progress = progress, refit_loss = refit_loss,",
+                             "progress = progress,", "test-denovo_signatures.R"),
+    "r-tol-dropped": ("R/denovo_signatures.R", "max_iter = as_py_int(max_iter), tol = tol,",
+                      "max_iter = as_py_int(max_iter),", "test-denovo_signatures.R"),
+    "r-resample-dropped": ("R/denovo_signatures.R", "n_restarts = as_py_int(nrun), resample = resample,",
+                           "n_restarts = as_py_int(nrun),", "test-denovo_signatures.R"),
+    "r-threads-dropped": ("R/denovo_signatures.R",
+                          "      threads = if (is.null(threads)) NULL else as_py_int(threads), rank_rule",
+                          "      rank_rule", "test-denovo_signatures.R"),
+    "r-train-fraction-dropped": ("R/compare_models.R", "train_fraction = train_fraction, ", "",
+                                 "test-compare_models.R"),
+    "r-seed-dropped": ("R/compare_models.R", "seed = as_py_int(seed),", "", "test-compare_models.R"),
+    "r-max-iter-dropped": ("R/compare_models.R",
+                           "      max_iter = if (is.null(max_iter)) NULL else as_py_int(max_iter), device = device,",
+                           "      device = device,", "test-compare_models.R"),
+}
+
+R_TEST = """.libPaths(c(Sys.getenv("MUTANT_LIB"), .libPaths()))
+suppressMessages({library(testthat); library(sigfactor)})
+r <- as.data.frame(test_file(file.path("tests/testthat", Sys.getenv("MUTANT_TESTS")), package = "sigfactor",
+                             reporter = "silent", stop_on_failure = FALSE))
+failed <- r$test[r$failed > 0 | r$error]
+cat(length(failed), if (length(failed)) failed[[1]] else "", sep = "\t")
+"""
+
+
 def unpack_head(dest: Path) -> None:
     archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
@@ -83,24 +115,56 @@ def run_mutant(tree: Path, name: str, timeout: float) -> tuple[bool, str, float]
     return caught, first[:160], time.perf_counter() - started
 
 
+def run_r_mutant(tree: Path, name: str, timeout: float) -> tuple[bool, str, float]:
+    """(caught, first failing test, seconds) for one R mutant, installed into a scratch library."""
+    path, old, new, tests = R_MUTANTS[name]
+    original = (ROOT / path).read_text()
+    if original.count(old) != 1:
+        raise SystemExit(f"mutant {name}: the snippet occurs {original.count(old)} times in {path}; update it.")
+    (tree / path).write_text(original.replace(old, new))
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="sigfactor-rlib-") as lib:
+            subprocess.run(["R", "CMD", "INSTALL", "--no-test-load", "-l", lib, str(tree)], capture_output=True,
+                           check=True, timeout=timeout)
+            env = {**os.environ, "MUTANT_LIB": lib, "MUTANT_TESTS": tests, "SIGFACTOR_REQUIRE_ENGINE": "true",
+                   "RETICULATE_PYTHON": os.environ.get("RETICULATE_PYTHON", sys.executable)}
+            script = Path(lib) / "run_tests.R"
+            script.write_text(R_TEST)
+            proc = subprocess.run(["Rscript", str(script)], cwd=tree, env=env, capture_output=True, text=True,
+                                  timeout=timeout)
+        count, _, first = proc.stdout.strip().partition("\t")
+        caught = proc.returncode != 0 or not count.isdigit() or int(count) > 0
+        first = first or (proc.stderr.strip().splitlines() or [""])[-1]
+    except subprocess.TimeoutExpired:
+        caught, first = False, "timed out"
+    finally:
+        (tree / path).write_text(original)
+    return caught, first[:160], time.perf_counter() - started
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"mutants to run (default: all): {', '.join(MUTANTS)}")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"mutants to run (default: all): {', '.join([*MUTANTS, *R_MUTANTS])}")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per mutant")
     args = parser.parse_args(argv)
-    unknown = [n for n in args.names if n not in MUTANTS]
+    names = args.names or [*MUTANTS, *R_MUTANTS]
+    unknown = [n for n in names if n not in MUTANTS and n not in R_MUTANTS]
     if unknown:
-        parser.error(f"unknown mutant(s) {', '.join(map(repr, unknown))}; expected some of {', '.join(MUTANTS)}.")
+        parser.error(f"unknown mutant(s) {', '.join(map(repr, unknown))}; expected some of "
+                     f"{', '.join([*MUTANTS, *R_MUTANTS])}.")
     survived = []
     with tempfile.TemporaryDirectory(prefix="sigfactor-mutants-") as scratch:
         tree = Path(scratch)
         unpack_head(tree)
-        for name in args.names or MUTANTS:
-            caught, first, seconds = run_mutant(tree, name, args.timeout)
+        for name in names:
+            run = run_mutant if name in MUTANTS else run_r_mutant
+            caught, first, seconds = run(tree, name, args.timeout)
             print(f"{'caught  ' if caught else 'SURVIVED'} {name:<24} {seconds:5.0f} s  {first}", flush=True)
             if not caught:
                 survived.append(name)
-    print(f"{len(survived)} of {len(args.names or MUTANTS)} mutants survived{': ' + ', '.join(survived) if survived else ''}.")
+    print(f"{len(survived)} of {len(names)} mutants survived{': ' + ', '.join(survived) if survived else ''}.")
     return 1 if survived else 0
 
 
