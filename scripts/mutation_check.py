@@ -10,7 +10,7 @@ The R mutants drop one argument on its way from an R function to the engine (an 
 option); each is installed into a scratch library (``R CMD INSTALL``) and that function's
 testthat file is run against it.
 
-Usage (about 14 minutes on 2 cores; caught Python mutants stop at their first failing test)::
+Usage (about 15 minutes on 2 cores; caught Python mutants stop at their first failing test)::
 
     SIGFACTOR_DATA=../shared/data .venv/bin/python scripts/mutation_check.py [NAME ...]
 """
