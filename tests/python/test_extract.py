@@ -106,6 +106,20 @@ def test_threads_are_recorded_and_restored():
         extract(datasets.breast21(), ranks=[2], threads=0, **FAST)
 
 
+def test_tol_and_max_iter_reach_every_restart():
+    """Catches ``tol`` or ``max_iter`` dropped on the way to the fits (the defaults used instead):
+    at ``tol=1e-2`` the rank-2 restarts on the breast genomes stop within 50 iterations (at the
+    default 1e-6 they take 60-230), and at ``tol=0`` none can stop before ``max_iter``."""
+    cat = datasets.breast21()
+    loose = extract(cat, ranks=[2], n_restarts=3, seed=1, tol=1e-2, max_iter=300, progress=False)
+    never = extract(cat, ranks=[2], n_restarts=3, seed=1, tol=0, max_iter=300, progress=False)
+    assert (loose.solutions[2].restart_iterations <= 50).all(), loose.solutions[2].restart_iterations
+    assert loose.solutions[2].converged == 1.0
+    np.testing.assert_array_equal(never.solutions[2].restart_iterations, 300)
+    assert never.solutions[2].converged == 0.0
+    assert loose.settings["arguments"]["tol"] == 1e-2 and never.settings["arguments"]["max_iter"] == 300
+
+
 def test_convex_with_kl_is_refused_by_name():
     with pytest.raises(ValueError, match="loss='kl' is not available for model='convex'"):
         extract(datasets.breast21(), ranks=[2], model="convex", n_restarts=2, max_iter=10, progress=False)
