@@ -33,14 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 
 from sigfactor import datasets                          # noqa: E402
 from sigfactor.normalize import gmm_cutoff, normalize   # noqa: E402
+from sigfactor.refit import kl_terms                     # noqa: E402
 
 TOL, CHECK_EVERY, MAX_ITER = 1e-6, 10, 10000
 
 
 def kl_divergence(V: torch.Tensor, WH: torch.Tensor) -> float:
-    """Generalised KL divergence D(V | WH), summed."""
-    logs = torch.where(V > 0, V * torch.log(V / WH), torch.zeros_like(V))
-    return float((logs - V + WH).sum())
+    """Generalised KL divergence D(V | WH), summed (the refit's :func:`sigfactor.refit.kl_terms`)."""
+    return float(kl_terms(V.numpy(), WH.numpy()).sum())
 
 
 def fit(V: torch.Tensor, rank: int, gamma: float, seed: int) -> dict:

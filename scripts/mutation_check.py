@@ -5,6 +5,7 @@ gradient, training on the test samples, an ignored option, a matching that minim
 tree of ``HEAD`` is unpacked into a scratch folder, the mutant applied there, and
 ``pytest tests/python -x`` run against it (``PYTHONPATH`` puts the scratch engine first).
 A mutant the suite passes is a test that could not fail; the script exits 1 if any survives.
+The unplanted suites run first and must pass, so that a broken set-up is not read as caught.
 
 The R mutants drop one argument on its way from an R function to the engine (an ignored
 option); each is installed into a scratch library (``R CMD INSTALL``) and that function's
@@ -17,6 +18,7 @@ Usage (about 15 minutes on 2 cores; caught Python mutants stop at their first fa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -94,53 +96,50 @@ def unpack_head(dest: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
 
 
-def run_mutant(tree: Path, name: str, timeout: float) -> tuple[bool, str, float]:
-    """(caught, first failing test, seconds) for one mutant applied in ``tree``."""
-    path, old, new = MUTANTS[name]
-    original = (ROOT / path).read_text()
+@contextlib.contextmanager
+def planted(tree: Path, name: str, path: str, old: str, new: str):
+    """``tree/path`` with ``old`` replaced by ``new`` for the ``with`` block, then restored."""
+    original = (tree / path).read_text()
     if original.count(old) != 1:
         raise SystemExit(f"mutant {name}: the snippet occurs {original.count(old)} times in {path}; update it.")
     (tree / path).write_text(original.replace(old, new))
+    try:
+        yield
+    finally:
+        (tree / path).write_text(original)
+
+
+def pytest_run(tree: Path, timeout: float) -> tuple[bool, str]:
+    """(passed, first failing test) of ``pytest tests/python -x`` on the engine in ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree / "python")}
-    started = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "-m", "pytest", "tests/python", "-x", "-q", "-p", "no:cacheprovider"],
                               cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
-        output, caught = proc.stdout, proc.returncode != 0
     except subprocess.TimeoutExpired:
-        output, caught = "timed out", False
-    finally:
-        (tree / path).write_text(original)
-    first = next((line for line in output.splitlines() if line.startswith(("FAILED", "ERROR"))), "")
-    return caught, first[:160], time.perf_counter() - started
+        return True, "timed out"                        # not caught: nothing failed within the limit
+    first = next((line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))), "")
+    return proc.returncode == 0, first
 
 
-def run_r_mutant(tree: Path, name: str, timeout: float) -> tuple[bool, str, float]:
-    """(caught, first failing test, seconds) for one R mutant, installed into a scratch library."""
-    path, old, new, tests = R_MUTANTS[name]
-    original = (ROOT / path).read_text()
-    if original.count(old) != 1:
-        raise SystemExit(f"mutant {name}: the snippet occurs {original.count(old)} times in {path}; update it.")
-    (tree / path).write_text(original.replace(old, new))
-    started = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory(prefix="sigfactor-rlib-") as lib:
-            subprocess.run(["R", "CMD", "INSTALL", "--no-test-load", "-l", lib, str(tree)], capture_output=True,
-                           check=True, timeout=timeout)
-            env = {**os.environ, "MUTANT_LIB": lib, "MUTANT_TESTS": tests, "SIGFACTOR_REQUIRE_ENGINE": "true",
-                   "RETICULATE_PYTHON": os.environ.get("RETICULATE_PYTHON", sys.executable)}
-            script = Path(lib) / "run_tests.R"
-            script.write_text(R_TEST)
+def testthat_run(tree: Path, tests: str, timeout: float) -> tuple[bool, str]:
+    """(passed, first failing test) of one testthat file against the R package in ``tree``,
+    installed into a scratch library."""
+    with tempfile.TemporaryDirectory(prefix="sigfactor-rlib-") as lib:
+        subprocess.run(["R", "CMD", "INSTALL", "--no-test-load", "-l", lib, str(tree)], capture_output=True,
+                       check=True, timeout=timeout)
+        script = Path(lib) / "run_tests.R"
+        script.write_text(R_TEST)
+        env = {**os.environ, "MUTANT_LIB": lib, "MUTANT_TESTS": tests, "SIGFACTOR_REQUIRE_ENGINE": "true",
+               "RETICULATE_PYTHON": os.environ.get("RETICULATE_PYTHON", sys.executable)}
+        try:
             proc = subprocess.run(["Rscript", str(script)], cwd=tree, env=env, capture_output=True, text=True,
                                   timeout=timeout)
-        count, _, first = proc.stdout.strip().partition("\t")
-        caught = proc.returncode != 0 or not count.isdigit() or int(count) > 0
-        first = first or (proc.stderr.strip().splitlines() or [""])[-1]
-    except subprocess.TimeoutExpired:
-        caught, first = False, "timed out"
-    finally:
-        (tree / path).write_text(original)
-    return caught, first[:160], time.perf_counter() - started
+        except subprocess.TimeoutExpired:
+            return True, "timed out"
+    count, _, first = proc.stdout.strip().partition("\t")
+    if proc.returncode != 0 or not count.isdigit():
+        raise SystemExit(f"the testthat run of {tests} broke: {proc.stderr.strip()[-300:]}")
+    return int(count) == 0, first
 
 
 def main(argv=None) -> int:
@@ -158,11 +157,27 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="sigfactor-mutants-") as scratch:
         tree = Path(scratch)
         unpack_head(tree)
+
+        def suite(name):
+            """The tests a mutant is run against: (their name, a function running them)."""
+            if name in MUTANTS:
+                return "tests/python", lambda: pytest_run(tree, args.timeout)
+            tests = R_MUTANTS[name][3]
+            return tests, lambda: testthat_run(tree, tests, args.timeout)
+
+        # Unplanted first: a suite that already fails would report every mutant caught.
+        for label, run in dict(suite(name) for name in names).items():
+            passed, first = run()
+            if not passed:
+                raise SystemExit(f"{label} fails without any mutant ({first}); fix that first.")
         for name in names:
-            run = run_mutant if name in MUTANTS else run_r_mutant
-            caught, first, seconds = run(tree, name, args.timeout)
-            print(f"{'caught  ' if caught else 'SURVIVED'} {name:<24} {seconds:5.0f} s  {first}", flush=True)
-            if not caught:
+            path, old, new = MUTANTS[name] if name in MUTANTS else R_MUTANTS[name][:3]
+            started = time.perf_counter()
+            with planted(tree, name, path, old, new):
+                passed, first = suite(name)[1]()
+            print(f"{'SURVIVED' if passed else 'caught  '} {name:<24} {time.perf_counter() - started:5.0f} s  "
+                  f"{first[:160]}", flush=True)
+            if passed:
                 survived.append(name)
     print(f"{len(survived)} of {len(names)} mutants survived{': ' + ', '.join(survived) if survived else ''}.")
     return 1 if survived else 0

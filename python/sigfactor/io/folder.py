@@ -416,8 +416,8 @@ def write_h5ad_image(adata, path) -> None:
 
     ``AnnData.write_h5ad`` writes through HDF5 into the file itself: on a full disk HDF5 fails
     again while h5py frees the half-written file and prints a traceback that Python cannot
-    catch. Here the file is an in-memory HDF5 image (a few MB even for TCGA's 9,493 exomes)
-    and only an ordinary file write can fail, with an ``OSError``. The layout is anndata's
+    catch. Here the file is an in-memory HDF5 image (8 MB for TCGA's catalogue of 9,493
+    exomes) and only an ordinary file write can fail, with an ``OSError``. The layout is anndata's
     own (``anndata.io.write_elem`` of the whole object; a ``raw`` of encoding ``null`` is the
     only entry ``write_h5ad`` would leave out).
     """
