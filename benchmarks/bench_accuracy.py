@@ -191,13 +191,15 @@ def evidence(result) -> dict:
             "selection_reason": result.selection_reason}
 
 
-def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed) -> tuple[list[dict], dict]:
-    """Rows (one per rank rule) of one extraction, and its evidence (:func:`evidence`)."""
+def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed,
+                  kl_exponent=1.0) -> tuple[list[dict], dict]:
+    """Rows (one per rank rule) of one extraction, and its evidence (:func:`evidence`);
+    ``kl_exponent`` is passed to KL NMF only."""
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = extract(counts.T, ranks=ranks, model=model, n_restarts=restarts, seed=seed, progress=False,
-                         compare_rank_rules=True)
+                         compare_rank_rules=True, **({"kl_exponent": kl_exponent} if model == "nmf" else {}))
     seconds = time.perf_counter() - started
     rows = []
     for rule, k in rule_choices(result.stats).items():
@@ -327,7 +329,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-SAME = ("ranks_around", "restarts", "models", "spe_replicates", "no_spe", "seed")
+SAME = ("ranks_around", "restarts", "models", "spe_replicates", "no_spe", "seed", "kl_exponent")
 """Settings a resumed run must share with the file it resumes."""
 
 
@@ -342,6 +344,7 @@ def resumed(path: Path, args) -> tuple[list, dict, list]:
     """
     previous = json.loads(Path(path).read_text())
     old = previous["settings"]
+    old = {"kl_exponent": 1.0, **old}                      # runs before the option: Lee and Seung's update
     differ = {k: (old.get(k), getattr(args, k)) for k in SAME if old.get(k) != getattr(args, k)}
     if differ:
         raise ValueError(f"--resume {path}: made with other settings {differ}; expected the same {SAME}.")
@@ -371,6 +374,8 @@ def main(argv=None) -> None:
                         help="SigProfilerExtractor's replicates per rank (default: --restarts)")
     parser.add_argument("--no-spe", action="store_true", help="skip SigProfilerExtractor")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kl-exponent", type=float, default=1.0,
+                        help="extract's kl_exponent for KL NMF (default 1, Lee and Seung's update)")
     parser.add_argument("--out", default=str(HERE / "results" / "bench_accuracy"), metavar="STEM")
     parser.add_argument("--resume", metavar="JSON", help="keep the sets this earlier run's JSON finished")
     parser.add_argument("--report", metavar="JSON", help="only rewrite <out>.md from a finished run's JSON")
@@ -397,7 +402,7 @@ def main(argv=None) -> None:
             if model == "mvnmf" and name not in args.mvnmf_sets:
                 continue
             found, evidences[f"{name} {model}"] = run_sigfactor(counts, truth, true_exp, ranks, model, args.restarts,
-                                                                args.seed)
+                                                                args.seed, args.kl_exponent)
             for row in found:
                 rows.append({"set": name, "truth": k, "samples": counts.shape[1], **row,
                              "invocation": len(commands) - 1})

@@ -107,6 +107,18 @@ def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float
     return value
 
 
+def check_kl_exponent(value, model: str, loss: str) -> float:
+    """``kl_exponent`` as ``float``: in ``[1, 2)``, and other than 1 only for KL NMF."""
+    value = check_positive_float("kl_exponent", value)
+    if not 1.0 <= value < 2.0:
+        raise ValueError(f"kl_exponent={value!r} is out of range; expected a number >= 1 and < 2 "
+                         "(1: Lee and Seung's update; 1 < x < 2: over-relaxed).")
+    if value != 1.0 and (model != "nmf" or loss != "kl"):
+        raise ValueError(f"kl_exponent={value!r} applies to model='nmf' with loss='kl' only; leave it at 1 "
+                         f"for model={model!r}, loss={loss!r}.")
+    return value
+
+
 def _bad_device(device) -> ValueError:
     return ValueError(
         f"device={device!r} is not valid; expected 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device."

@@ -105,6 +105,9 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     p.add_argument("--reference", default=None, metavar="NAME|FILE",
                    help="reference signatures (default: COSMIC v3.4 GRCh37 of the catalogue's kind)")
     p.add_argument("--max-iter", type=int, default=None, metavar="N", help="iterations cap per restart")
+    p.add_argument("--kl-exponent", type=float, default=None, metavar="X",
+                   help="KL NMF: power of the multiplicative update, 1 <= X < 2; above 1 the over-relaxed "
+                        "update, fewer iterations (default: 1, Lee and Seung's)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for the fits (default: every CPU; 1 for small catalogues outside KL NMF)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -211,6 +214,8 @@ def _extract_kwargs(args) -> dict:
                   rank_rule=args.rank_rule, compare_rank_rules=args.compare_rank_rules)
     if args.max_iter is not None:
         kwargs["max_iter"] = args.max_iter
+    if args.kl_exponent is not None:
+        kwargs["kl_exponent"] = args.kl_exponent
     if args.threads is not None:
         kwargs["threads"] = args.threads
     if args.scheduler is not None:

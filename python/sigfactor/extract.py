@@ -50,8 +50,8 @@ import pandas as pd
 from . import channels as ch
 from ._meta import plain, versions
 from ._validation import (
-    available_memory, check_choice, check_counts, check_int, check_positive_float, check_seed, device_name,
-    dtype_name,
+    available_memory, check_choice, check_counts, check_int, check_kl_exponent, check_positive_float, check_seed,
+    device_name, dtype_name,
 )
 from .catalogue import Catalogue, _is_anndata, as_catalogue
 from .consensus import consensus
@@ -660,8 +660,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
             resample: bool = True, normalization: str = "gmm", seed: int = 0, device="auto",
             reference=None, progress: bool = True, refit_loss: str = "frobenius",
             max_iter: int = DEFAULTS["max_iter"], tol: float = DEFAULTS["tol"],
-            check_every: int = DEFAULTS["check_every"], dtype="float32", threads: int | None = None,
-            scheduler=None, block_size: int | None = None, stop_after_unstable: int | None = None,
+            check_every: int = DEFAULTS["check_every"], kl_exponent: float = 1.0, dtype="float32",
+            threads: int | None = None, scheduler=None, block_size: int | None = None, stop_after_unstable: int | None = None,
             rank_rule: str = "sigprofiler", compare_rank_rules: bool = False,
             key_added: str = "sigfactor") -> ExtractionResult:
     """Extract mutational signatures de novo, choosing the number of signatures.
@@ -694,6 +694,11 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         Final exposures by NNLS (default) or by the Poisson/KL fit.
     max_iter, tol, check_every : int, float, int
         Stopping rule of every restart (see :data:`DEFAULTS`).
+    kl_exponent : float
+        KL NMF only: 1 (default) fits by Lee and Seung's updates; ``1 < x < 2`` by the
+        over-relaxed update (:func:`sigfactor.factorize`, :func:`sigfactor.models.nmf.kl_step`):
+        on PCAWG ``1.9`` took 11-45 % less time per rank, but not on every catalogue
+        (``benchmarks/README.md`` has the measurements, time and accuracy).
     dtype : {'float32', 'float64'}
         Working precision of the fits (consensus, refits and statistics use float64).
     threads : int, optional
@@ -773,6 +778,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     check_int("max_iter", max_iter, low=1)
     check_int("check_every", check_every, low=1)
     check_positive_float("tol", tol, allow_zero=True)
+    kl_exponent = check_kl_exponent(kl_exponent, model, loss)
     if not isinstance(resample, (bool, np.bool_)):
         raise TypeError(f"resample={resample!r} is not valid; expected True or False.")
     if threads is not None:
@@ -806,7 +812,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
 
     # 2-4. restarts (in the CPU kernels or PyTorch: models._restarts), consensus, refit, per rank
     engine = {"model": model, "loss": loss, "device": dev, "dtype": dt, "threads": threads,
-              "max_iter": max_iter, "tol": tol, "check_every": check_every}
+              "max_iter": max_iter, "tol": tol, "check_every": check_every, "kl_exponent": kl_exponent}
     solutions, sweep = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, n_restarts=n_restarts,
                                   refit_loss=refit_loss, engine=engine, progress=progress, scheduler=scheduler,
                                   block_size=block_size, stop_after_unstable=stop_after_unstable)
@@ -834,7 +840,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         "arguments": {"ranks": rank_list, "model": model, "loss": loss, "n_restarts": n_restarts,
                       "resample": bool(resample), "normalization": normalization, "seed": seed,
                       "device": str(device), "refit_loss": refit_loss, "max_iter": max_iter, "tol": tol,
-                      "check_every": check_every, "dtype": dt, "block_size": block_size,
+                      "check_every": check_every, "kl_exponent": kl_exponent, "dtype": dt,
+                      "block_size": block_size,
                       "scheduler": describe_scheduler(scheduler), "stop_after_unstable": stop_after_unstable,
                       "rank_rule": rank_rule, "compare_rank_rules": bool(compare_rank_rules),
                       "reference": reference if isinstance(reference, (str, type(None))) else

@@ -1,4 +1,5 @@
 """The sigfactor command line: runs, writes, and turns bad input into one line and exit status 2."""
+import json
 import subprocess
 import sys
 
@@ -36,10 +37,26 @@ def test_single_rank_and_options(breast_file, tmp_path):
     assert stat["Signatures"].tolist() == ["2*"]
 
 
+def test_kl_exponent_reaches_the_extraction(breast_file, tmp_path):
+    """Catches ``--kl-exponent`` parsed but not passed on: the run's record holds it, and the
+    restarts' iterations differ from a run without it."""
+    runs = {}
+    for name, extra in (("plain", []), ("over", ["--kl-exponent", "1.5"])):
+        out = tmp_path / name
+        assert main(["extract", str(breast_file), "--out", str(out), "--rank", "2", "--no-plots", *TINY, *extra]) == 0
+        runs[name] = json.loads((out / "run.json").read_text())
+    assert runs["over"]["arguments"]["kl_exponent"] == 1.5
+    assert runs["plain"]["arguments"]["kl_exponent"] == 1.0
+    stats = {name: pd.read_csv(tmp_path / name / "SBS96" / "All_solutions_stat.csv") for name in runs}
+    assert not stats["over"].equals(stats["plain"])
+
+
 @pytest.mark.parametrize("args, message", [
     (["--ranks", "1-30"], "beyond the 21 samples"),
     (["--ranks", "x"], "ranks='x'"),
     (["--reference", "nope.txt"], "neither a file nor a known name"),
+    (["--kl-exponent", "2"], "kl_exponent=2.0 is out of range; expected a number >= 1 and < 2"),
+    (["--kl-exponent", "1.5", "--loss", "frobenius"], "kl_exponent=1.5 applies to model='nmf' with loss='kl' only"),
 ])
 def test_user_errors_are_one_line_exit_2(breast_file, tmp_path, capsys, args, message):
     out = tmp_path / "res"

@@ -120,6 +120,31 @@ def test_tol_and_max_iter_reach_every_restart():
     assert loose.settings["arguments"]["tol"] == 1e-2 and never.settings["arguments"]["max_iter"] == 300
 
 
+def test_kl_exponent_reaches_every_restart_and_is_recorded():
+    """Catches ``kl_exponent`` dropped on the way to the kernels (the kernels' update itself is
+    checked against numpy in test_kl_cpu): with 1.9 the rank-3 restarts on the breast genomes
+    take other numbers of iterations than with Lee and Seung's update (here more: over-relaxation
+    does not pay on 21 genomes) and stop at a loss within 0.3 % of it; the setting is recorded."""
+    cat = datasets.breast21()
+    plain = extract(cat, ranks=[3], n_restarts=4, seed=2, progress=False)
+    fast = extract(cat, ranks=[3], n_restarts=4, seed=2, kl_exponent=1.9, progress=False)
+    n_plain, n_fast = plain.solutions[3].restart_iterations, fast.solutions[3].restart_iterations
+    assert (n_plain != n_fast).all(), (n_plain, n_fast)
+    np.testing.assert_allclose(fast.solutions[3].restart_loss, plain.solutions[3].restart_loss, rtol=3e-3)
+    assert fast.settings["arguments"]["kl_exponent"] == 1.9 and plain.settings["arguments"]["kl_exponent"] == 1.0
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"kl_exponent": 2.0}, r"kl_exponent=2.0 is out of range; expected a number >= 1 and < 2"),
+    ({"kl_exponent": 0.5}, r"kl_exponent=0.5 is out of range; expected a number >= 1 and < 2"),
+    ({"kl_exponent": float("nan")}, r"kl_exponent=nan is out of range"),
+    ({"kl_exponent": 1.5, "loss": "frobenius"}, r"kl_exponent=1.5 applies to model='nmf' with loss='kl' only"),
+])
+def test_bad_kl_exponent_is_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        extract(datasets.breast21(), ranks=[2], n_restarts=2, max_iter=10, progress=False, **kwargs)
+
+
 def test_convex_with_kl_is_refused_by_name():
     with pytest.raises(ValueError, match="loss='kl' is not available for model='convex'"):
         extract(datasets.breast21(), ranks=[2], model="convex", n_restarts=2, max_iter=10, progress=False)

@@ -10,7 +10,7 @@ import sigfactor
 from sigfactor.models import ConvergenceWarning, nmf
 from sigfactor.models._base import Streams, restart_seeds
 from sigfactor.models._driver import LOSSES, tiny
-from sigfactor.models._kl_cpu import Runs, _fast_log, kl_losses, kl_run
+from sigfactor.models._kl_cpu import Runs, _fast_exp, _fast_log, kl_losses, kl_run
 
 TOL = {"float32": 2e-5, "float64": 1e-11}
 
@@ -24,11 +24,11 @@ def kernel_inputs(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor):
             W.transpose(-1, -2).numpy().copy(), H.numpy().copy())
 
 
-def kl_steps(X, Xt, cat, Wt, H, n_steps, eps, threads):
+def kl_steps(X, Xt, cat, Wt, H, n_steps, eps, threads, gamma=1.0):
     """``n_steps`` kernel updates and one loss check (tol 0: nothing stops early)."""
     runs = Runs(kl_losses(X, Xt, cat, Wt, H, eps, threads).astype(Wt.dtype), n_steps, n_steps)
     kl_run(X, Xt, cat, Wt, H, runs, eps=eps, tol=0.0, check_every=n_steps, max_iter=n_steps,
-           max_checks=1, threads=threads)
+           max_checks=1, threads=threads, gamma=gamma)
     assert (runs.n_iter == n_steps).all() and runs.done.all()
     return runs
 
@@ -53,6 +53,47 @@ def test_kernel_matches_the_torch_update(breast21_counts, dtype, rank, per_resta
     W_ref, H_ref = s["W"].numpy(), s["H"].numpy()
     assert np.abs(Wt.transpose(0, 2, 1) - W_ref).max() <= TOL[dtype] * np.abs(W_ref).max()
     assert np.abs(H - H_ref).max() <= TOL[dtype] * np.abs(H_ref).max()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rank", [3, 9])
+def test_over_relaxed_kernel_matches_a_hand_written_update(breast21_counts, dtype, rank):
+    """The kernels and :func:`nmf.kl_step` with ``gamma = 1.75`` against the update written out
+    in numpy (``H <- H * ((W^T (V / W H)) / (W^T 1)) ** gamma``, then ``W``) in float64: catches
+    the exponent ignored, applied to ``H`` or ``W`` only, or to the unnormalised factor."""
+    gamma, dt = 1.75, getattr(torch, dtype)
+    V = torch.as_tensor(breast21_counts.T, dtype=dt).unsqueeze(0)
+    s = start(V, rank, 2)
+    X, Xt, cat, Wt, H = kernel_inputs(V, s["W"], s["H"])
+    kl_steps(X, Xt, cat, Wt, H, 15, tiny(dt), 2, gamma=gamma)
+    V64 = breast21_counts.T.astype(np.float64)
+    for r in range(2):
+        W_ref, H_ref = s["W"][r].double().numpy(), s["H"][r].double().numpy()
+        for _ in range(15):
+            H_ref = H_ref * ((W_ref.T @ (V64 / (W_ref @ H_ref))) / W_ref.sum(axis=0)[:, None]) ** gamma
+            W_ref = W_ref * (((V64 / (W_ref @ H_ref)) @ H_ref.T) / H_ref.sum(axis=1)[None, :]) ** gamma
+        np.testing.assert_allclose(Wt[r].T, W_ref, rtol=0, atol=10 * TOL[dtype] * np.abs(W_ref).max())
+        np.testing.assert_allclose(H[r], H_ref, rtol=0, atol=10 * TOL[dtype] * np.abs(H_ref).max())
+    torch_s = s
+    for _ in range(15):
+        torch_s = nmf.kl_step(V, torch_s, 1.75)
+    np.testing.assert_allclose(torch_s["H"].numpy(), H, rtol=0, atol=10 * TOL[dtype] * np.abs(H).max())
+
+
+@pytest.mark.parametrize("dtype,rel", [(np.float32, 3e-7), (np.float64, 1e-15)])
+def test_fast_exp_is_accurate(dtype, rel):
+    x = np.random.default_rng(0).uniform(-80, 80, 20000).astype(dtype)
+    got = _exps(x).astype(np.float64)
+    want = np.exp(x.astype(np.float64))
+    assert np.abs(got / want - 1).max() <= rel
+
+
+@numba.njit
+def _exps(x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = _fast_exp(x[i])
+    return out
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -97,16 +97,16 @@ test_that("R and Python give bit-identical results for one seed (KL and Frobeniu
 
 test_that("every fitting option reaches the engine: non-default values give the Python API's result", {
   # Catches an argument dropped between R and the engine (the engine's default used instead):
-  # normalization, refit_loss, tol and resample each change the numbers here, so R's result
-  # equals the Python API's with the same non-default values only if all four arrive. threads
+  # normalization, refit_loss, tol, kl_exponent and resample each change the numbers here, so R's
+  # result equals the Python API's with the same non-default values only if all five arrive. threads
   # changes no number (restarts are bitwise the same on any thread count): it is checked in the
   # settings the engine records.
   skip_if_no_engine()
   mm <- breast21()
-  ours <- quick_denovo(mm, normalization = "log2", refit_loss = "kl", tol = 1e-4, resample = FALSE,
-                       threads = 1)
+  ours <- quick_denovo(mm, normalization = "log2", refit_loss = "kl", tol = 1e-4, kl_exponent = 1.5,
+                       resample = FALSE, threads = 1)
   theirs <- python_extract(mm, normalization = "log2", refit_loss = "kl", tol = 1e-4,
-                           resample = FALSE, threads = 1L)
+                           kl_exponent = 1.5, resample = FALSE, threads = 1L)
   expect_identical(ours$rank, reticulate::py_to_r(theirs$rank))
   expect_identical(ours$signatures, frame_matrix(theirs$signatures)[rownames(ours$signatures), ])
   expect_identical(ours$contribution, t(frame_matrix(theirs$exposures)))
@@ -114,11 +114,12 @@ test_that("every fitting option reaches the engine: non-default values give the 
   expect_identical(arguments[c("normalization", "refit_loss", "resample")],
                    list(normalization = "log2", refit_loss = "kl", resample = FALSE))
   expect_identical(arguments$tol, 1e-4)
+  expect_identical(arguments$kl_exponent, 1.5)
   expect_identical(ours$settings$threads, 1L)
   # Each option alone moves the result away from the defaults (so the identity is not vacuous).
   defaults <- example_denovo()
   for (option in list(list(normalization = "log2"), list(refit_loss = "kl"), list(tol = 1e-4),
-                      list(resample = FALSE))) {
+                      list(kl_exponent = 1.5), list(resample = FALSE))) {
     one <- do.call(quick_denovo, c(list(mm), option))
     expect_false(identical(one$contribution, defaults$contribution), info = names(option))
   }

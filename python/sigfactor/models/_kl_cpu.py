@@ -127,13 +127,14 @@ def _accumulate(num, coef, col, r):
 
 
 @numba.njit(**_JIT)
-def _update(X, F, U, eps, r, num, scale):
+def _update(X, F, U, eps, r, num, scale, gamma):
     """One multiplicative KL update of ``U`` for ``X ~ F^T U``, in place.
 
     ``X`` is ``(p, q)``, ``F`` ``(k, p')`` (fixed, ``p' >= p``: only its first ``p`` columns
-    are read), ``U`` ``(k, q)``: ``U <- U * (F (X / F^T U)) / (F 1)``. For ``H``: ``X = V``,
-    ``F = W^T``, ``U = H``; for ``W^T``: ``X = V^T``, ``F = H``, ``U = W^T``. ``r`` has ``q``
-    entries, ``num`` is ``(k, q)``, ``scale`` ``k``.
+    are read), ``U`` ``(k, q)``: ``U <- U * ((F (X / F^T U)) / (F 1)) ** gamma``. For ``H``:
+    ``X = V``, ``F = W^T``, ``U = H``; for ``W^T``: ``X = V^T``, ``F = H``, ``U = W^T``. ``r``
+    has ``q`` entries, ``num`` is ``(k, q)``, ``scale`` ``k``. ``gamma = 1`` is Lee and Seung's
+    update; above 1 it is over-relaxed (:func:`sigfactor.models.nmf.kl_step`).
     """
     p = X.shape[0]
     k = F.shape[0]
@@ -149,9 +150,15 @@ def _update(X, F, U, eps, r, num, scale):
     for a in range(p):
         _ratio_row(X, a, F, U, eps, r)
         _accumulate(num, F, a, r)
-    for c in range(k):
-        for t in range(q):
-            U[c, t] *= num[c, t] / scale[c]
+    if gamma == 1:
+        for c in range(k):
+            for t in range(q):
+                U[c, t] *= num[c, t] / scale[c]
+    else:
+        for c in range(k):
+            for t in range(q):
+                f = num[c, t] / scale[c]
+                U[c, t] *= _fast_exp(gamma * _fast_log(f)) if f > 0 else f
 
 
 def _fast_log(x):
@@ -221,6 +228,45 @@ def _fast_log_impl(x):
     return None
 
 
+def _fast_exp(x):
+    """Exponential, vectorisable inside compiled loops (see the overload below)."""
+    return np.exp(x)
+
+
+@overload(_fast_exp, jit_options=dict(fastmath=_FAST, error_model="numpy"))
+def _fast_exp_impl(x):
+    """``exp(x) = 2^n exp(s)`` with ``n = round(x / log 2)``, ``|s| <= log(2) / 2`` and
+    ``exp(s)`` by its Taylor series: to ``s^7`` in float32, to ``s^13`` in float64; ``2^n`` is
+    written into the exponent bits. ``s`` is reduced with fused multiply-adds, which fastmath
+    may not reassociate (written as ``x - n hi - n lo`` the reduction lost its low part). ``x`` is
+    clamped to the range where ``2^n`` is a normal number (about +-87 in float32, +-708 in
+    float64). Used for the over-relaxed update's power only.
+    """
+    if x == types.float32:
+        def impl(x):
+            lo, hi = np.float32(-87.0), np.float32(88.0)
+            x = lo if x < lo else (hi if x > hi else x)
+            n = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+            s = _fma(-n, np.float32(1.4286068203094172e-06), _fma(-n, np.float32(0.693145751953125), x))
+            p = np.float32(1 / 5040)
+            for c in (1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1.0, 1.0):
+                p = np.float32(c) + s * p
+            return p * _float(np.int32((np.int32(n) + 127) << 23))
+        return impl
+    if x == types.float64:
+        def impl(x):
+            x = -708.0 if x < -708.0 else (708.0 if x > 708.0 else x)
+            n = np.floor(x * 1.4426950408889634 + 0.5)
+            s = _fma(-n, 1.9082149292705877e-10, _fma(-n, 0.6931471803691238, x))
+            p = 1.0 / 6227020800.0
+            for c in (1 / 479001600, 1 / 39916800, 1 / 3628800, 1 / 362880, 1 / 40320, 1 / 5040, 1 / 720,
+                      1 / 120, 1 / 24, 1 / 6, 1 / 2, 1.0, 1.0):
+                p = c + s * p
+            return p * _float(np.int64((np.int64(n) + 1023) << 52))
+        return impl
+    return None
+
+
 @numba.njit(**_JIT)
 def _restart_loss(Vt, Wt, H, eps, r):
     """Sum over entries of ``V log(V / W H) - V + W H`` (``W H`` floored at ``eps``): each
@@ -248,7 +294,7 @@ def _losses(V, Vt, cat, Wt, H, first, last, eps, out):
 
 @numba.njit(**_JIT)
 def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter, max_checks,
-          n_iter, n_checks, loss, done, converged, trace):
+          n_iter, n_checks, loss, done, converged, trace, gamma):
     """Restarts ``first .. last - 1`` for up to ``max_checks`` convergence checks each.
 
     The rule of :func:`sigfactor.models._driver.iterate`: every ``check_every`` iterations
@@ -268,8 +314,8 @@ def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter
         while checks < max_checks and not done[b]:
             steps = min(check_every, max_iter - n_iter[b])
             for _ in range(steps):
-                _update(X, W_, H_, eps, r_h, num_h, scale)
-                _update(Xt, H_, W_, eps, r_w, num_w, scale)
+                _update(X, W_, H_, eps, r_h, num_h, scale, gamma)
+                _update(Xt, H_, W_, eps, r_w, num_w, scale, gamma)
             n_iter[b] += steps
             cur = Wt.dtype.type(_restart_loss(Xt, W_, H_, eps, r_w) / (m * Xt.shape[0]))
             before = loss[b]
@@ -309,7 +355,7 @@ class Runs:
 
 
 def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every: int, max_iter: int,
-           max_checks: int, threads: int = 1) -> None:
+           max_checks: int, threads: int = 1, gamma: float = 1.0) -> None:
     """Advance every unfinished restart by up to ``max_checks`` checks (see :func:`_runs`).
 
     Parameters
@@ -336,7 +382,7 @@ def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every
     dt = Wt.dtype.type
     # Compared in the working dtype, as the driver's tensors do.
     tail = (dt(eps), dt(np.finfo(Wt.dtype).eps), dt(tol), int(check_every), int(max_iter), int(max_checks),
-            runs.n_iter, runs.n_checks, runs.loss, runs.done, runs.converged, runs.trace)
+            runs.n_iter, runs.n_checks, runs.loss, runs.done, runs.converged, runs.trace, dt(gamma))
     _over_restarts(_runs, np.flatnonzero(~runs.done), threads, (V, Vt, cat, Wt, H), tail)
 
 
@@ -353,7 +399,7 @@ class KLFit(NamedTuple):
 
 
 def fit_kl(V: np.ndarray, W: np.ndarray, H: np.ndarray, *, max_iter: int, tol: float, check_every: int,
-           progress=None, threads: int = 1) -> KLFit:
+           progress=None, threads: int = 1, gamma: float = 1.0) -> KLFit:
     """KL NMF of every restart to convergence in the kernels, from initial ``W`` and ``H``.
 
     The stopping rule, counters and loss trace are those of :func:`~._driver.iterate`; a
@@ -382,7 +428,7 @@ def fit_kl(V: np.ndarray, W: np.ndarray, H: np.ndarray, *, max_iter: int, tol: f
     while not runs.done.all():
         before = int(runs.n_iter.max())
         kl_run(X, Xt, cat, Wt, H, runs, eps=eps, tol=tol, check_every=check_every, max_iter=max_iter,
-               max_checks=per_call, threads=threads)
+               max_checks=per_call, threads=threads, gamma=gamma)
         if progress is not None:
             progress(int(runs.n_iter.max()) - before)
     warn_not_converged(int((~runs.converged).sum()), R, max_iter, tol)
