@@ -37,14 +37,23 @@ from numba.extending import intrinsic, overload
 
 from ._base import warn_not_converged
 
-_FAST = {"nsz", "arcp", "afn", "reassoc"}
-"""fastmath without ``contract``, ``nnan`` and ``ninf``. Without ``contract`` LLVM may not fuse
-a multiply and an add on its own: it made those choices differently for code compiled in the
-process and code loaded from numba's cache (measured: W differed by 1e-4 after 50 float32
-iterations), so the first run after a compile disagreed with every later one; fused
-multiply-adds are written out (:func:`_fma`). ``nnan``/``ninf`` let LLVM assume no NaN or
+_FAST = {"nsz", "arcp", "afn"}
+"""fastmath without ``contract``, ``reassoc``, ``nnan`` and ``ninf``. Without ``contract`` LLVM
+may not fuse a multiply and an add on its own: it made those choices differently for code
+compiled in the process and code loaded from numba's cache (measured: W differed by 1e-4 after
+50 float32 iterations), so the first run after a compile disagreed with every later one; fused
+multiply-adds are written out (:func:`_fma`). ``reassoc`` did the same to sums: LLVM split the
+normalising sums and the loss into partial sums differently in the two (float64 W and H 2e-16
+apart after one iteration, 1e-14 after 60); the sums are written so that none needs
+reassociating (:func:`_update`, :func:`_restart_loss`). ``nnan``/``ninf`` let LLVM assume no NaN or
 infinity and fold away the stopping rule's ``isfinite`` check: an overflowing catalogue then
 marked its restarts converged with an infinite loss."""
+_LANES = 16
+"""Running sums of :func:`_restart_loss` (per sample) and :func:`_row_sum`: lane ``l`` adds
+entries ``l``, ``l + 16``, ..., so the order is fixed in the code and the loop vectorises
+without reassociation."""
+
+
 _JIT = dict(nogil=True, fastmath=_FAST, error_model="numpy", cache=True)
 
 
@@ -126,6 +135,27 @@ def _accumulate(num, coef, col, r):
             num[c, t] = _fma(a, r[t], num[c, t])
 
 
+@numba.njit(inline="always", **_JIT)
+def _row_sum(F, c, p, acc):
+    """``F[c, :p].sum()`` in :data:`_LANES` running sums, then those in order: vectorised, in
+    an order fixed by the code. ``acc`` is scratch of :data:`_LANES` entries."""
+    zero = F[0, 0] * 0
+    for lane in range(_LANES):
+        acc[lane] = zero
+    a = 0
+    while a + _LANES <= p:
+        for lane in range(_LANES):
+            acc[lane] += F[c, a + lane]
+        a += _LANES
+    total = zero
+    for lane in range(_LANES):
+        total += acc[lane]
+    while a < p:
+        total += F[c, a]
+        a += 1
+    return total
+
+
 @numba.njit(**_JIT)
 def _update(X, F, U, eps, r, num, scale, gamma):
     """One multiplicative KL update of ``U`` for ``X ~ F^T U``, in place.
@@ -140,10 +170,9 @@ def _update(X, F, U, eps, r, num, scale, gamma):
     k = F.shape[0]
     q = U.shape[1]
     zero = U[0, 0] * 0
+    acc = np.empty(_LANES, dtype=U.dtype)
     for c in range(k):
-        s = zero
-        for a in range(p):
-            s += F[c, a]
+        s = _row_sum(F, c, p, acc)
         scale[c] = s if s > eps else eps
         for t in range(q):
             num[c, t] = zero
@@ -267,20 +296,36 @@ def _fast_exp_impl(x):
     return None
 
 
+@numba.njit(inline="always", **_JIT)
+def _kl_term(v, d, eps):
+    d = d if d > eps else eps
+    return v * _fast_log((v if v > 0 else d) / d) - v + d
+
+
 @numba.njit(**_JIT)
 def _restart_loss(Vt, Wt, H, eps, r):
     """Sum over entries of ``V log(V / W H) - V + W H`` (``W H`` floored at ``eps``): each
-    sample's terms summed in the working dtype, the samples in float64."""
+    sample's terms summed in the working dtype (in :data:`_LANES` running sums, then those in
+    order), the samples in float64."""
     n, m = Vt.shape
+    zero = Wt[0, 0] * 0
+    acc = np.empty(_LANES, dtype=Wt.dtype)
     total = 0.0
     for j in range(n):
         _lincomb(Wt, H, j, r, Wt.shape[0])
-        part = Wt[0, 0] * 0
-        for i in range(m):
-            d = r[i]
-            d = d if d > eps else eps
-            v = Vt[j, i]
-            part += v * _fast_log((v if v > 0 else d) / d) - v + d
+        for lane in range(_LANES):
+            acc[lane] = zero
+        i = 0
+        while i + _LANES <= m:
+            for lane in range(_LANES):
+                acc[lane] += _kl_term(Vt[j, i + lane], r[i + lane], eps)
+            i += _LANES
+        part = zero
+        for lane in range(_LANES):
+            part += acc[lane]
+        while i < m:
+            part += _kl_term(Vt[j, i], r[i], eps)
+            i += 1
         total += part
     return total
 
