@@ -661,7 +661,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
             reference=None, progress: bool = True, refit_loss: str = "frobenius",
             max_iter: int = DEFAULTS["max_iter"], tol: float = DEFAULTS["tol"],
             check_every: int = DEFAULTS["check_every"], kl_exponent: float = 1.0, dtype="float32",
-            threads: int | None = None, scheduler=None, block_size: int | None = None, stop_after_unstable: int | None = None,
+            threads: int | None = None, scheduler=None, block_size: int | None = None,
+            stop_after_unstable: int | None = None,
             rank_rule: str = "sigprofiler", compare_rank_rules: bool = False,
             key_added: str = "sigfactor") -> ExtractionResult:
     """Extract mutational signatures de novo, choosing the number of signatures.

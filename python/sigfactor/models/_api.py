@@ -321,7 +321,8 @@ def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, s
     settings = {
         "model": model, "loss": loss, "constraint": constraint, "init": init, "rank": rank,
         "n_restarts": n_restarts, "max_iter": max_iter, "tol": tol, "check_every": check_every,
-        "lr": lr, **mv, "kl_exponent": kl_exponent, "device": str(V.device), "dtype": str(V.dtype).replace("torch.", ""),
+        "lr": lr, **mv, "kl_exponent": kl_exponent, "device": str(V.device),
+        "dtype": str(V.dtype).replace("torch.", ""),
         "threads": n_threads if V.device.type == "cpu" else None,
         "seed": seed if isinstance(seed, (int, np.integer)) else None,
         "restart_seeds": [int(s) for s in seeds], "seconds": seconds,

@@ -45,9 +45,9 @@ compiled in the process and code loaded from numba's cache (measured: W differed
 multiply-adds are written out (:func:`_fma`). ``reassoc`` did the same to sums: LLVM split the
 normalising sums and the loss into partial sums differently in the two (float64 W and H 2e-16
 apart after one iteration, 1e-14 after 60); the sums are written so that none needs
-reassociating (:func:`_update`, :func:`_restart_loss`). ``nnan``/``ninf`` let LLVM assume no NaN or
-infinity and fold away the stopping rule's ``isfinite`` check: an overflowing catalogue then
-marked its restarts converged with an infinite loss."""
+reassociating (:func:`_row_sum`, :func:`_restart_loss`). ``nnan``/``ninf`` let LLVM assume no
+NaN or infinity and fold away the stopping rule's ``isfinite`` check: an overflowing catalogue
+then marked its restarts converged with an infinite loss."""
 _LANES = 16
 """Running sums of :func:`_restart_loss` (per sample) and :func:`_row_sum`: lane ``l`` adds
 entries ``l``, ``l + 16``, ..., so the order is fixed in the code and the loop vectorises
@@ -423,6 +423,8 @@ def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every
         Restarts are handed to this many threads in small groups (the kernels release the
         GIL), so a slow restart does not hold up a whole share; no restart's result depends
         on which thread ran it.
+    gamma : float
+        Power of the multiplicative factor (:func:`_update`; 1: Lee and Seung's update).
     """
     dt = Wt.dtype.type
     # Compared in the working dtype, as the driver's tensors do.
@@ -461,6 +463,8 @@ def fit_kl(V: np.ndarray, W: np.ndarray, H: np.ndarray, *, max_iter: int, tol: f
         Called with the number of iterations done, about every 1,000 iterations.
     threads : int
         Threads the restarts are spread over (results do not depend on it).
+    gamma : float
+        Power of the multiplicative factor, ``1 <= gamma < 2`` (:func:`_update`).
     """
     eps = float(np.finfo(V.dtype).eps)
     R, n = W.shape[0], V.shape[2]
