@@ -63,7 +63,7 @@
 #' @param kl_exponent KL NMF only: the power of the multiplicative update's factor, at least 1
 #'   and below 2. 1 (the default) is Lee and Seung's update; above 1 the over-relaxed update
 #'   (Badeau, Bertin and Vincent 2010) takes longer steps: on PCAWG, 1.9 took 11-45\% less
-#'   time per rank; on a few genomes it can take longer.
+#'   time per rank, but chose rank 15 where 1 chose 17; on a few genomes it can take longer.
 #' @param verbose Report progress and the chosen rank as R messages (\code{TRUE} or
 #'   \code{FALSE}); \code{suppressMessages()} silences them too.
 #' @param out \code{NULL}, or a folder to create with the same SigProfilerExtractor-layout

@@ -419,7 +419,8 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         divergence never rises; above 1 the over-relaxed update (Badeau, Bertin and Vincent
         2010) takes longer steps. On PCAWG, ``1.9`` took 11-45 % less time per rank (ranks
         5-25); on small or noiseless catalogues it can take longer, and its restarts stop at
-        slightly different fits (``benchmarks/README.md``, ``bench_overrelaxed.py``).
+        slightly different fits, which can move a rank across the stability threshold
+        (``benchmarks/README.md``, ``bench_overrelaxed.py``).
     threads : int, optional
         CPU threads (default: one for small batches, else PyTorch's setting); restored after.
     memory : int, optional
