@@ -105,7 +105,7 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     p.add_argument("--reference", default=None, metavar="NAME|FILE",
                    help="reference signatures (default: COSMIC v3.4 GRCh37 of the catalogue's kind)")
     p.add_argument("--max-iter", type=int, default=None, metavar="N", help="iterations cap per restart")
-    p.add_argument("--kl-exponent", type=float, default=None, metavar="X",
+    p.add_argument("--kl-exponent", default=None, metavar="X",
                    help="KL NMF: power of the multiplicative update, 1 <= X < 2; above 1 the over-relaxed "
                         "update, fewer iterations (default: 1, Lee and Seung's)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
@@ -168,6 +168,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_kl_exponent(text: str, model: str, loss: str) -> float:
+    """``--kl-exponent``'s text as a number in ``[1, 2)``, for KL NMF only.
+
+    Raises
+    ------
+    ValueError
+        Naming the option, the text and what was expected (reported as one line, exit 2).
+    """
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 1.0 <= value < 2.0:
+        raise ValueError(f"--kl-exponent {text!r} is not valid; expected a number >= 1 and < 2 "
+                         "(1: Lee and Seung's update; 1 < x < 2: over-relaxed).")
+    if value != 1.0 and (model != "nmf" or loss != "kl"):
+        raise ValueError(f"--kl-exponent {text!r} applies to --model nmf with --loss kl only; leave it out "
+                         f"for --model {model} --loss {loss}.")
+    return value
+
+
 def option_int(option: str, text: str, *, low: int) -> int:
     """The text given to a command-line ``option`` as an integer of at least ``low``.
 
@@ -215,7 +236,7 @@ def _extract_kwargs(args) -> dict:
     if args.max_iter is not None:
         kwargs["max_iter"] = args.max_iter
     if args.kl_exponent is not None:
-        kwargs["kl_exponent"] = args.kl_exponent
+        kwargs["kl_exponent"] = option_kl_exponent(args.kl_exponent, args.model, loss)
     if args.threads is not None:
         kwargs["threads"] = args.threads
     if args.scheduler is not None:

@@ -55,8 +55,11 @@ def test_kl_exponent_reaches_the_extraction(breast_file, tmp_path):
     (["--ranks", "1-30"], "beyond the 21 samples"),
     (["--ranks", "x"], "ranks='x'"),
     (["--reference", "nope.txt"], "neither a file nor a known name"),
-    (["--kl-exponent", "2"], "kl_exponent=2.0 is out of range; expected a number >= 1 and < 2"),
-    (["--kl-exponent", "1.5", "--loss", "frobenius"], "kl_exponent=1.5 applies to model='nmf' with loss='kl' only"),
+    (["--kl-exponent", "2"], "--kl-exponent '2' is not valid; expected a number >= 1 and < 2"),
+    (["--kl-exponent", "nan"], "--kl-exponent 'nan' is not valid; expected a number >= 1 and < 2"),
+    (["--kl-exponent", "x"], "--kl-exponent 'x' is not valid"),
+    (["--kl-exponent", "1.5", "--loss", "frobenius"],
+     "--kl-exponent '1.5' applies to --model nmf with --loss kl only; leave it out for --model nmf --loss frobenius"),
 ])
 def test_user_errors_are_one_line_exit_2(breast_file, tmp_path, capsys, args, message):
     out = tmp_path / "res"
