@@ -62,7 +62,7 @@
 #'   relative change of the loss below \code{tol} over 10 iterations.
 #' @param kl_exponent KL NMF only: the power of the multiplicative update's factor, at least 1
 #'   and below 2. 1 (the default) is Lee and Seung's update; above 1 the over-relaxed update
-#'   (Badeau, Bertin and Vincent 2010) takes longer steps: on PCAWG, 1.9 took 11-45\% less
+#'   (Badeau, Bertin and Vincent 2010) takes longer steps: on PCAWG, 1.9 took 9-62\% less
 #'   time per rank, but chose rank 15 where 1 chose 17; on a few genomes it can take longer.
 #' @param verbose Report progress and the chosen rank as R messages (\code{TRUE} or
 #'   \code{FALSE}); \code{suppressMessages()} silences them too.

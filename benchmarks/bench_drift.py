@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sigfactor import datasets                                                   # noqa: E402
+from bench_overrelaxed import pcawg_normalised                                  # noqa: E402
 from sigfactor.models._base import Streams, batch_means, nmf_random_init, restart_seeds  # noqa: E402
 from sigfactor.models._kl_cpu import fit_kl                                     # noqa: E402
-from sigfactor.normalize import gmm_cutoff, normalize                           # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,10 +44,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    cat = datasets.pcawg_wgs()
-    counts = cat.counts.astype(np.float64)
-    cutoff = gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels, seed=0)
-    V = normalize(counts.T, "gmm", cutoff)[0].astype(np.float32)[None]
+    V64, cutoff = pcawg_normalised()
+    V = V64.astype(np.float32)[None]
     out = []
     for rank in args.ranks:
         W, H = nmf_random_init(batch_means(V), V.shape[-2:], rank, Streams(restart_seeds(args.seed, args.restarts)))

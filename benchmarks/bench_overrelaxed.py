@@ -38,6 +38,14 @@ from sigfactor.normalize import gmm_cutoff, normalize                           
 from sigfactor.refit import kl_terms                                            # noqa: E402
 
 
+def pcawg_normalised() -> tuple[np.ndarray, float]:
+    """The real PCAWG catalogue as ``extract`` fits it: channels x samples, gmm-normalised
+    (float64), and the cutoff."""
+    counts = datasets.pcawg_wgs().counts.astype(np.float64)            # samples x channels
+    cutoff = gmm_cutoff(counts.sum(axis=1), 100 * counts.shape[1], seed=0)
+    return normalize(counts.T, "gmm", cutoff)[0], cutoff
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[8, 15, 20, 25])
@@ -47,10 +55,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    cat = datasets.pcawg_wgs()
-    counts = cat.counts.astype(np.float64)                              # samples x channels
-    cutoff = gmm_cutoff(counts.sum(axis=1), 100 * cat.n_channels, seed=0)
-    V64 = normalize(counts.T, "gmm", cutoff)[0]                          # channels x samples
+    V64, cutoff = pcawg_normalised()
     V = V64.astype(np.float32)[None]
     rows = []
     for rank in args.ranks:

@@ -107,13 +107,27 @@ def check_positive_float(name: str, value, *, allow_zero: bool = False) -> float
     return value
 
 
-def check_kl_exponent(value, model: str, loss: str) -> float:
-    """``kl_exponent`` as ``float``: in ``[1, 2)``, and other than 1 only for KL NMF."""
-    value = check_positive_float("kl_exponent", value)
+KL_EXPONENT_RANGE = "a number >= 1 and < 2 (1: Lee and Seung's update; 1 < x < 2: over-relaxed)"
+
+
+def kl_exponent_fault(value: float, model: str, loss: str) -> str | None:
+    """What is wrong with ``kl_exponent = value`` for ``model`` and ``loss``: ``"range"``
+    (outside ``[1, 2)``, NaN included), ``"model"`` (other than 1 outside KL NMF) or None.
+    The rule of :func:`check_kl_exponent` and of the command line's ``--kl-exponent``."""
     if not 1.0 <= value < 2.0:
-        raise ValueError(f"kl_exponent={value!r} is out of range; expected a number >= 1 and < 2 "
-                         "(1: Lee and Seung's update; 1 < x < 2: over-relaxed).")
+        return "range"
     if value != 1.0 and (model != "nmf" or loss != "kl"):
+        return "model"
+    return None
+
+
+def check_kl_exponent(value, model: str, loss: str) -> float:
+    """``kl_exponent`` as ``float`` (see :func:`kl_exponent_fault`)."""
+    value = check_positive_float("kl_exponent", value)
+    fault = kl_exponent_fault(value, model, loss)
+    if fault == "range":
+        raise ValueError(f"kl_exponent={value!r} is out of range; expected {KL_EXPONENT_RANGE}.")
+    if fault == "model":
         raise ValueError(f"kl_exponent={value!r} applies to model='nmf' with loss='kl' only; leave it at 1 "
                          f"for model={model!r}, loss={loss!r}.")
     return value

@@ -176,14 +176,16 @@ def option_kl_exponent(text: str, model: str, loss: str) -> float:
     ValueError
         Naming the option, the text and what was expected (reported as one line, exit 2).
     """
+    from ._validation import KL_EXPONENT_RANGE, kl_exponent_fault
+
     try:
         value = float(text)
     except (TypeError, ValueError):
         value = float("nan")
-    if not 1.0 <= value < 2.0:
-        raise ValueError(f"--kl-exponent {text!r} is not valid; expected a number >= 1 and < 2 "
-                         "(1: Lee and Seung's update; 1 < x < 2: over-relaxed).")
-    if value != 1.0 and (model != "nmf" or loss != "kl"):
+    fault = kl_exponent_fault(value, model, loss)
+    if fault == "range":
+        raise ValueError(f"--kl-exponent {text!r} is not valid; expected {KL_EXPONENT_RANGE}.")
+    if fault == "model":
         raise ValueError(f"--kl-exponent {text!r} applies to --model nmf with --loss kl only; leave it out "
                          f"for --model {model} --loss {loss}.")
     return value

@@ -698,7 +698,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     kl_exponent : float
         KL NMF only: 1 (default) fits by Lee and Seung's updates; ``1 < x < 2`` by the
         over-relaxed update (:func:`sigfactor.factorize`, :func:`sigfactor.models.nmf.kl_step`):
-        on PCAWG ``1.9`` took 11-45 % less time per rank, but not on every catalogue, and it
+        on PCAWG ``1.9`` took 9-62 % less time per rank, but not on every catalogue, and it
         chose rank 15 where 1 chose 17 (rank 17's minimum stability fell from 0.22 to 0.18;
         ``benchmarks/README.md`` has the measurements, time and accuracy).
     dtype : {'float32', 'float64'}

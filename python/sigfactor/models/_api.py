@@ -417,7 +417,7 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         KL NMF only: the power ``gamma`` of the multiplicative factor, ``1 <= gamma < 2``
         (:func:`sigfactor.models.nmf.kl_step`). 1 (default) is Lee and Seung's update, whose
         divergence never rises; above 1 the over-relaxed update (Badeau, Bertin and Vincent
-        2010) takes longer steps. On PCAWG, ``1.9`` took 11-45 % less time per rank (ranks
+        2010) takes longer steps. On PCAWG, ``1.9`` took 9-62 % less time per rank (ranks
         5-25); on small or noiseless catalogues it can take longer, and its restarts stop at
         slightly different fits, which can move a rank across the stability threshold
         (``benchmarks/README.md``, ``bench_overrelaxed.py``).

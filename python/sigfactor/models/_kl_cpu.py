@@ -157,20 +157,20 @@ def _row_sum(F, c, p, acc):
 
 
 @numba.njit(**_JIT)
-def _update(X, F, U, eps, r, num, scale, gamma):
+def _update(X, F, U, eps, r, num, scale, acc, gamma):
     """One multiplicative KL update of ``U`` for ``X ~ F^T U``, in place.
 
     ``X`` is ``(p, q)``, ``F`` ``(k, p')`` (fixed, ``p' >= p``: only its first ``p`` columns
     are read), ``U`` ``(k, q)``: ``U <- U * ((F (X / F^T U)) / (F 1)) ** gamma``. For ``H``:
     ``X = V``, ``F = W^T``, ``U = H``; for ``W^T``: ``X = V^T``, ``F = H``, ``U = W^T``. ``r``
-    has ``q`` entries, ``num`` is ``(k, q)``, ``scale`` ``k``. ``gamma = 1`` is Lee and Seung's
+    has ``q`` entries, ``num`` is ``(k, q)``, ``scale`` ``k``, ``acc`` :data:`_LANES` (scratch
+    of :func:`_row_sum`). ``gamma = 1`` is Lee and Seung's
     update; above 1 it is over-relaxed (:func:`sigfactor.models.nmf.kl_step`).
     """
     p = X.shape[0]
     k = F.shape[0]
     q = U.shape[1]
     zero = U[0, 0] * 0
-    acc = np.empty(_LANES, dtype=U.dtype)
     for c in range(k):
         s = _row_sum(F, c, p, acc)
         scale[c] = s if s > eps else eps
@@ -298,6 +298,7 @@ def _fast_exp_impl(x):
 
 @numba.njit(inline="always", **_JIT)
 def _kl_term(v, d, eps):
+    """One entry's ``v log(v / d) - v + d``, ``d`` floored at ``eps`` (``0 log 0 = 0``)."""
     d = d if d > eps else eps
     return v * _fast_log((v if v > 0 else d) / d) - v + d
 
@@ -353,14 +354,15 @@ def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter
     r_h, num_h = np.empty(n, dtype=Wt.dtype), np.empty((k, n), dtype=Wt.dtype)
     r_w, num_w = np.empty(m, dtype=Wt.dtype), np.empty((k, m), dtype=Wt.dtype)
     scale = np.empty(k, dtype=Wt.dtype)
+    acc = np.empty(_LANES, dtype=Wt.dtype)
     for b in range(first, last):
         X, Xt, W_, H_ = V[cat[b]], Vt[cat[b]], Wt[b], H[b]
         checks = 0
         while checks < max_checks and not done[b]:
             steps = min(check_every, max_iter - n_iter[b])
             for _ in range(steps):
-                _update(X, W_, H_, eps, r_h, num_h, scale, gamma)
-                _update(Xt, H_, W_, eps, r_w, num_w, scale, gamma)
+                _update(X, W_, H_, eps, r_h, num_h, scale, acc, gamma)
+                _update(Xt, H_, W_, eps, r_w, num_w, scale, acc, gamma)
             n_iter[b] += steps
             cur = Wt.dtype.type(_restart_loss(Xt, W_, H_, eps, r_w) / (m * Xt.shape[0]))
             before = loss[b]

@@ -169,7 +169,8 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
         return _fit_kl_cpu(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
                            gamma=kl_exponent)
     # On a GPU the KL update materialises W H for every restart, all restarts at once.
-    return iterate(V, state, lambda V_, s: kl_step(V_, s, kl_exponent), lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]),
+    return iterate(V, state, lambda V_, s: kl_step(V_, s, kl_exponent),
+                   lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]),
                    max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
 
 
