@@ -64,6 +64,9 @@
 #'   and below 2. 1 (the default) is Lee and Seung's update; above 1 the over-relaxed update
 #'   (Badeau, Bertin and Vincent 2010) takes longer steps: on PCAWG, 1.9 took 9-62\% less
 #'   time per rank, but chose rank 15 where 1 chose 17; on a few genomes it can take longer.
+#' @param solver KL NMF only: \code{"mu"} (the default), multiplicative updates, or
+#'   \code{"cd"}, coordinate descent (Hsieh and Dhillon 2011), whose restarts meet the same
+#'   stopping rule in fewer, costlier iterations (sweeps). It takes no \code{kl_exponent}.
 #' @param verbose Report progress and the chosen rank as R messages (\code{TRUE} or
 #'   \code{FALSE}); \code{suppressMessages()} silences them too.
 #' @param out \code{NULL}, or a folder to create with the same SigProfilerExtractor-layout
@@ -122,7 +125,8 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
                               seed = 0, resample = TRUE, normalization = c("gmm", "log2", "none"),
                               reference = NULL, device = "auto", threads = NULL, scheduler = NULL,
                               refit_loss = c("frobenius", "kl"), max_iter = 10000, tol = 1e-6,
-                              kl_exponent = 1, compare_rank_rules = FALSE, stop_after_unstable = NULL,
+                              kl_exponent = 1, solver = c("mu", "cd"), compare_rank_rules = FALSE,
+                              stop_after_unstable = NULL,
                               verbose = TRUE, out = NULL,
                               force = FALSE, plots = TRUE, assay = NULL) {
   model <- match_choice(model)
@@ -130,6 +134,7 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
   loss <- if (missing(loss) && model == "convex") "frobenius" else match_choice(loss)
   normalization <- match_choice(normalization)
   refit_loss <- match_choice(refit_loss)
+  solver <- match_choice(solver)
   resample <- check_flag(resample, "resample")
   compare_rank_rules <- check_flag(compare_rank_rules, "compare_rank_rules")
   verbose <- check_flag(verbose, "verbose")
@@ -149,7 +154,7 @@ denovo_signatures <- function(mut_matrix, ranks = 1:10, nrun = 100,
       loss = loss, n_restarts = as_py_int(nrun), resample = resample,
       normalization = normalization, seed = as_py_int(seed), device = device,
       reference = reference_to_engine(reference), progress = progress, refit_loss = refit_loss,
-      max_iter = as_py_int(max_iter), tol = tol, kl_exponent = kl_exponent,
+      max_iter = as_py_int(max_iter), tol = tol, kl_exponent = kl_exponent, solver = solver,
       threads = if (is.null(threads)) NULL else as_py_int(threads), rank_rule = rank_rule,
       compare_rank_rules = compare_rank_rules, scheduler = scheduler,
       stop_after_unstable = if (is.null(stop_after_unstable)) NULL else

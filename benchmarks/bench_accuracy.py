@@ -192,14 +192,15 @@ def evidence(result) -> dict:
 
 
 def run_sigfactor(counts, truth, true_exp, ranks, model, restarts, seed,
-                  kl_exponent=1.0) -> tuple[list[dict], dict]:
+                  kl_exponent=1.0, solver="mu") -> tuple[list[dict], dict]:
     """Rows (one per rank rule) of one extraction, and its evidence (:func:`evidence`);
-    ``kl_exponent`` is passed to KL NMF only."""
+    ``kl_exponent`` and ``solver`` are passed to KL NMF only."""
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = extract(counts.T, ranks=ranks, model=model, n_restarts=restarts, seed=seed, progress=False,
-                         compare_rank_rules=True, **({"kl_exponent": kl_exponent} if model == "nmf" else {}))
+                         compare_rank_rules=True,
+                         **({"kl_exponent": kl_exponent, "solver": solver} if model == "nmf" else {}))
     seconds = time.perf_counter() - started
     rows = []
     for rule, k in rule_choices(result.stats).items():
@@ -329,7 +330,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-SAME = ("ranks_around", "restarts", "models", "spe_replicates", "no_spe", "seed", "kl_exponent")
+SAME = ("ranks_around", "restarts", "models", "spe_replicates", "no_spe", "seed", "kl_exponent", "solver")
 """Settings a resumed run must share with the file it resumes."""
 
 
@@ -344,7 +345,7 @@ def resumed(path: Path, args) -> tuple[list, dict, list]:
     """
     previous = json.loads(Path(path).read_text())
     old = previous["settings"]
-    old = {"kl_exponent": 1.0, **old}                      # runs before the option: Lee and Seung's update
+    old = {"kl_exponent": 1.0, "solver": "mu", **old}      # runs before the options: Lee and Seung's update
     differ = {k: (old.get(k), getattr(args, k)) for k in SAME if old.get(k) != getattr(args, k)}
     if differ:
         raise ValueError(f"--resume {path}: made with other settings {differ}; expected the same {SAME}.")
@@ -376,6 +377,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kl-exponent", type=float, default=1.0,
                         help="extract's kl_exponent for KL NMF (default 1, Lee and Seung's update)")
+    parser.add_argument("--solver", default="mu", choices=("mu", "cd"),
+                        help="extract's solver for KL NMF (default mu, multiplicative updates)")
     parser.add_argument("--out", default=str(HERE / "results" / "bench_accuracy"), metavar="STEM")
     parser.add_argument("--resume", metavar="JSON", help="keep the sets this earlier run's JSON finished")
     parser.add_argument("--report", metavar="JSON", help="only rewrite <out>.md from a finished run's JSON")
@@ -402,7 +405,7 @@ def main(argv=None) -> None:
             if model == "mvnmf" and name not in args.mvnmf_sets:
                 continue
             found, evidences[f"{name} {model}"] = run_sigfactor(counts, truth, true_exp, ranks, model, args.restarts,
-                                                                args.seed, args.kl_exponent)
+                                                                args.seed, args.kl_exponent, args.solver)
             for row in found:
                 rows.append({"set": name, "truth": k, "samples": counts.shape[1], **row,
                              "invocation": len(commands) - 1})

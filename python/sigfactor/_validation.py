@@ -121,6 +121,38 @@ def kl_exponent_fault(value: float, model: str, loss: str) -> str | None:
     return None
 
 
+def solver_fault(value, model: str, loss: str, kl_exponent: float = 1.0) -> str | None:
+    """What is wrong with ``solver = value``: ``"choice"`` (not one of :data:`SOLVERS`),
+    ``"model"`` (``"cd"`` outside KL NMF), ``"exponent"`` (``"cd"`` with ``kl_exponent`` other
+    than 1, an option of the multiplicative update) or None. The rule of :func:`check_solver`
+    and of the command line's ``--solver``."""
+    from .models._base import SOLVERS
+
+    if not isinstance(value, str) or value not in SOLVERS:
+        return "choice"
+    if value == "cd" and (model != "nmf" or loss != "kl"):
+        return "model"
+    if value == "cd" and kl_exponent != 1.0:
+        return "exponent"
+    return None
+
+
+def check_solver(value, model: str, loss: str, kl_exponent: float = 1.0) -> str:
+    """``solver`` if it suits ``model``, ``loss`` and ``kl_exponent`` (see :func:`solver_fault`)."""
+    from .models._base import SOLVERS
+
+    fault = solver_fault(value, model, loss, kl_exponent)
+    if fault == "choice":
+        check_choice("solver", value, SOLVERS)
+    if fault == "model":
+        raise ValueError(f"solver={value!r} applies to model='nmf' with loss='kl' only; leave it as 'mu' "
+                         f"for model={model!r}, loss={loss!r}.")
+    if fault == "exponent":
+        raise ValueError(f"solver={value!r} takes no kl_exponent (an option of the multiplicative update, "
+                         f"solver='mu'); leave kl_exponent at 1, not {kl_exponent!r}.")
+    return value
+
+
 def check_kl_exponent(value, model: str, loss: str) -> float:
     """``kl_exponent`` as ``float`` (see :func:`kl_exponent_fault`)."""
     value = check_positive_float("kl_exponent", value)

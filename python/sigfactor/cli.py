@@ -108,6 +108,9 @@ def _add_extract_options(p: argparse.ArgumentParser, *, default_restarts: int = 
     p.add_argument("--kl-exponent", default=None, metavar="X",
                    help="KL NMF: power of the multiplicative update, 1 <= X < 2; above 1 the over-relaxed "
                         "update, fewer iterations (default: 1, Lee and Seung's)")
+    p.add_argument("--solver", default=None, choices=("mu", "cd"),
+                   help="KL NMF's algorithm: multiplicative updates or coordinate descent, which meets the "
+                        "stopping rule in fewer, costlier sweeps (default: mu)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for the fits (default: every CPU; 1 for small catalogues outside KL NMF)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -191,6 +194,26 @@ def option_kl_exponent(text: str, model: str, loss: str) -> float:
     return value
 
 
+def option_solver(solver: str, model: str, loss: str, kl_exponent: float) -> str:
+    """``--solver``'s choice, if it suits ``--model``, ``--loss`` and ``--kl-exponent``.
+
+    Raises
+    ------
+    ValueError
+        Naming the options and what was expected (reported as one line, exit 2).
+    """
+    from ._validation import solver_fault
+
+    fault = solver_fault(solver, model, loss, kl_exponent)
+    if fault == "model":
+        raise ValueError(f"--solver {solver} applies to --model nmf with --loss kl only; leave it out "
+                         f"for --model {model} --loss {loss}.")
+    if fault == "exponent":
+        raise ValueError(f"--solver {solver} takes no --kl-exponent (an option of --solver mu); leave "
+                         f"--kl-exponent out, or at 1.")
+    return solver
+
+
 def option_int(option: str, text: str, *, low: int) -> int:
     """The text given to a command-line ``option`` as an integer of at least ``low``.
 
@@ -239,6 +262,8 @@ def _extract_kwargs(args) -> dict:
         kwargs["max_iter"] = args.max_iter
     if args.kl_exponent is not None:
         kwargs["kl_exponent"] = option_kl_exponent(args.kl_exponent, args.model, loss)
+    if args.solver is not None:
+        kwargs["solver"] = option_solver(args.solver, args.model, loss, kwargs.get("kl_exponent", 1.0))
     if args.threads is not None:
         kwargs["threads"] = args.threads
     if args.scheduler is not None:

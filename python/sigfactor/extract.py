@@ -51,6 +51,7 @@ from . import channels as ch
 from ._meta import plain, versions
 from ._validation import (
     available_memory, check_choice, check_counts, check_int, check_kl_exponent, check_positive_float, check_seed,
+    check_solver,
     device_name, dtype_name,
 )
 from .catalogue import Catalogue, _is_anndata, as_catalogue
@@ -660,7 +661,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
             resample: bool = True, normalization: str = "gmm", seed: int = 0, device="auto",
             reference=None, progress: bool = True, refit_loss: str = "frobenius",
             max_iter: int = DEFAULTS["max_iter"], tol: float = DEFAULTS["tol"],
-            check_every: int = DEFAULTS["check_every"], kl_exponent: float = 1.0, dtype="float32",
+            check_every: int = DEFAULTS["check_every"], kl_exponent: float = 1.0, solver: str = "mu",
+            dtype="float32",
             threads: int | None = None, scheduler=None, block_size: int | None = None,
             stop_after_unstable: int | None = None,
             rank_rule: str = "sigprofiler", compare_rank_rules: bool = False,
@@ -701,6 +703,10 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         on PCAWG ``1.9`` took 9-62 % less time per rank, but not on every catalogue, and it
         chose rank 15 where 1 chose 17 (rank 17's minimum stability fell from 0.22 to 0.18;
         ``benchmarks/README.md`` has the measurements, time and accuracy).
+    solver : {'mu', 'cd'}
+        KL NMF only: multiplicative updates (default) or coordinate descent
+        (:func:`sigfactor.factorize`; Hsieh and Dhillon 2011), whose restarts meet the same
+        stopping rule in fewer, costlier iterations (``max_iter`` then counts sweeps).
     dtype : {'float32', 'float64'}
         Working precision of the fits (consensus, refits and statistics use float64).
     threads : int, optional
@@ -781,6 +787,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
     check_int("check_every", check_every, low=1)
     check_positive_float("tol", tol, allow_zero=True)
     kl_exponent = check_kl_exponent(kl_exponent, model, loss)
+    solver = check_solver(solver, model, loss, kl_exponent)
     if not isinstance(resample, (bool, np.bool_)):
         raise TypeError(f"resample={resample!r} is not valid; expected True or False.")
     if threads is not None:
@@ -814,7 +821,8 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
 
     # 2-4. restarts (in the CPU kernels or PyTorch: models._restarts), consensus, refit, per rank
     engine = {"model": model, "loss": loss, "device": dev, "dtype": dt, "threads": threads,
-              "max_iter": max_iter, "tol": tol, "check_every": check_every, "kl_exponent": kl_exponent}
+              "max_iter": max_iter, "tol": tol, "check_every": check_every, "kl_exponent": kl_exponent,
+              "solver": solver}
     solutions, sweep = _fit_ranks(V, counts_cs, rank_list, cat, seed=seed, n_restarts=n_restarts,
                                   refit_loss=refit_loss, engine=engine, progress=progress, scheduler=scheduler,
                                   block_size=block_size, stop_after_unstable=stop_after_unstable)
@@ -842,7 +850,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         "arguments": {"ranks": rank_list, "model": model, "loss": loss, "n_restarts": n_restarts,
                       "resample": bool(resample), "normalization": normalization, "seed": seed,
                       "device": str(device), "refit_loss": refit_loss, "max_iter": max_iter, "tol": tol,
-                      "check_every": check_every, "kl_exponent": kl_exponent, "dtype": dt,
+                      "check_every": check_every, "kl_exponent": kl_exponent, "solver": solver, "dtype": dt,
                       "block_size": block_size,
                       "scheduler": describe_scheduler(scheduler), "stop_after_unstable": stop_after_unstable,
                       "rank_rule": rank_rule, "compare_rank_rules": bool(compare_rank_rules),

@@ -51,6 +51,19 @@ def test_kl_exponent_reaches_the_extraction(breast_file, tmp_path):
     assert not stats["over"].equals(stats["plain"])
 
 
+def test_solver_reaches_the_extraction(breast_file, tmp_path):
+    """Catches ``--solver`` parsed but not passed on: the run's record holds it, and the
+    statistics differ from a run with multiplicative updates."""
+    runs = {}
+    for name, extra in (("plain", []), ("cd", ["--solver", "cd"])):
+        out = tmp_path / name
+        assert main(["extract", str(breast_file), "--out", str(out), "--rank", "2", "--no-plots", *TINY, *extra]) == 0
+        runs[name] = json.loads((out / "run.json").read_text())
+    assert runs["cd"]["arguments"]["solver"] == "cd" and runs["plain"]["arguments"]["solver"] == "mu"
+    stats = {name: pd.read_csv(tmp_path / name / "SBS96" / "All_solutions_stat.csv") for name in runs}
+    assert not stats["cd"].equals(stats["plain"])
+
+
 @pytest.mark.parametrize("args, message", [
     (["--ranks", "1-30"], "beyond the 21 samples"),
     (["--ranks", "x"], "ranks='x'"),
@@ -60,6 +73,9 @@ def test_kl_exponent_reaches_the_extraction(breast_file, tmp_path):
     (["--kl-exponent", "x"], "--kl-exponent 'x' is not valid"),
     (["--kl-exponent", "1.5", "--loss", "frobenius"],
      "--kl-exponent '1.5' applies to --model nmf with --loss kl only; leave it out for --model nmf --loss frobenius"),
+    (["--solver", "cd", "--loss", "frobenius"],
+     "--solver cd applies to --model nmf with --loss kl only; leave it out for --model nmf --loss frobenius"),
+    (["--solver", "cd", "--kl-exponent", "1.5"], "--solver cd takes no --kl-exponent (an option of --solver mu)"),
 ])
 def test_user_errors_are_one_line_exit_2(breast_file, tmp_path, capsys, args, message):
     out = tmp_path / "res"

@@ -216,19 +216,20 @@ out = {}
 for dtype in (np.float64, np.float32):   # float64 first: compiled alone, as a float64-only user would
     V = np.asarray(sigfactor.datasets.breast21().counts, dtype=dtype).T[None].copy()
     W, H = nmf_random_init(batch_means(V), V.shape[-2:], 5, Streams(restart_seeds(0, 2)))
-    for gamma in (1.0, 1.5):
-        run = fit_kl(V, W.astype(dtype), H.astype(dtype), max_iter=40, tol=0.0, check_every=10, gamma=gamma)
+    for gamma, solver in ((1.0, "mu"), (1.5, "mu"), (1.0, "cd")):
+        run = fit_kl(V, W.astype(dtype), H.astype(dtype), max_iter=40, tol=0.0, check_every=10, gamma=gamma,
+                     solver=solver)
         for key in ("W", "H", "trace"):
-            out[f"{dtype.__name__}_{gamma}_{key}"] = getattr(run, key)
+            out[f"{dtype.__name__}_{gamma}_{solver}_{key}"] = getattr(run, key)
 np.savez(sys.argv[1], **out)
 """
 
 
 def test_kernels_compiled_in_the_process_equal_the_cached_ones(tmp_path):
     """The first run after a compile must give what every later run (loading numba's cache)
-    gives, in both dtypes: with LLVM free to fuse multiply-adds they differed (float32 W by 1e-4
-    after 50 steps), and free to reassociate sums (the normalising sums and the loss), float64 W
-    and H by 1e-14 after 60 steps."""
+    gives, in both dtypes and with both solvers: with LLVM free to fuse multiply-adds they
+    differed (float32 W by 1e-4 after 50 steps), and free to reassociate sums (the normalising
+    sums and the loss), float64 W and H by 1e-14 after 60 steps."""
     import os
     import subprocess
     import sys
@@ -240,7 +241,7 @@ def test_kernels_compiled_in_the_process_equal_the_cached_ones(tmp_path):
         subprocess.run([sys.executable, str(script), str(tmp_path / f"{name}.npz")], env=env, check=True)
     compiled, cached = np.load(tmp_path / "compiled.npz"), np.load(tmp_path / "cached.npz")
     assert any((tmp_path / "cache").rglob("*.nbc"))            # the second run had a cache to load
-    assert len(compiled.files) == 12
+    assert len(compiled.files) == 18
     for key in compiled.files:
         np.testing.assert_array_equal(compiled[key], cached[key], err_msg=key)
 

@@ -125,6 +125,25 @@ test_that("every fitting option reaches the engine: non-default values give the 
   }
 })
 
+test_that("solver reaches the engine: coordinate descent gives the Python API's result", {
+  # Catches solver dropped between R and the engine (multiplicative updates used instead), and a
+  # bad value or combination not refused in R's words or the engine's.
+  skip_if_no_engine()
+  mm <- breast21()
+  ours <- quick_denovo(mm, solver = "cd", threads = 1)
+  theirs <- python_extract(mm, solver = "cd", threads = 1L)
+  expect_identical(ours$signatures, frame_matrix(theirs$signatures)[rownames(ours$signatures), ])
+  expect_identical(ours$contribution, t(frame_matrix(theirs$exposures)))
+  expect_identical(ours$settings$arguments$solver, "cd")
+  expect_false(identical(ours$contribution, example_denovo()$contribution))
+  expect_error(quick_denovo(mm, solver = "newton"),
+               "solver = \"newton\" is not valid; expected one of \"mu\", \"cd\"", fixed = TRUE)
+  expect_error(quick_denovo(mm, solver = "cd", kl_exponent = 1.5),
+               "solver = \"cd\" takes no kl_exponent", fixed = TRUE)
+  expect_error(quick_denovo(mm, solver = "cd", loss = "frobenius"),
+               "solver = \"cd\" applies to model = \"nmf\" with loss = \"kl\" only", fixed = TRUE)
+})
+
 test_that("it does not mask MutationalPatterns::extract_signatures, nor any MutationalPatterns name", {
   skip_if_not_installed("MutationalPatterns")
   expect_length(intersect(getNamespaceExports("sigfactor"),

@@ -12,7 +12,7 @@ import torch
 
 from .._meta import versions
 from .._validation import (
-    check_choice, check_counts, check_int, check_kl_exponent, check_orientation, check_positive_float,
+    check_choice, check_counts, check_int, check_kl_exponent, check_orientation, check_positive_float, check_solver,
     resolve_device, resolve_dtype,
 )
 from ._base import (
@@ -119,7 +119,7 @@ class Factorization:
 
 
 def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, lr, check_every,
-                      mv_lambda=None, mv_delta=None, mv_warmup=None, kl_exponent=1.0):
+                      mv_lambda=None, mv_delta=None, mv_warmup=None, kl_exponent=1.0, solver="mu"):
     check_choice("model", model, MODELS)
     if loss is None:
         loss = MODEL_LOSSES[model][0]
@@ -147,7 +147,8 @@ def _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol, 
     check_int("max_iter", max_iter, low=1)
     check_positive_float("tol", tol, allow_zero=True)
     check_int("check_every", check_every, low=1)
-    check_kl_exponent(kl_exponent, model, loss)
+    kl_exponent = check_kl_exponent(kl_exponent, model, loss)
+    check_solver(solver, model, loss, kl_exponent)
     if lr is not None:
         if model != "aenmf":
             raise ValueError(f"lr={lr!r} applies to model='aenmf' only; leave it as None for model={model!r}.")
@@ -172,7 +173,7 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str | None = No
         check_every: int = 10, progress=None, threads: int | None = None,
         mv_lambda: float | None = None, mv_delta: float | None = None,
         mv_warmup: int | None = None, memory: int | None = None,
-        kl_exponent: float = 1.0) -> Factorization:
+        kl_exponent: float = 1.0, solver: str = "mu") -> Factorization:
     """Fit one model on a tensor catalogue, restarts batched.
 
     Parameters
@@ -182,7 +183,8 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str | None = No
         (one catalogue per restart). Its device and dtype are used throughout. Not validated
         for negative or empty entries: :func:`factorize` does that.
     rank, model, loss, constraint, n_restarts, max_iter, tol, init, seed, lr, check_every
-        As in :func:`factorize`; also ``mv_lambda``, ``mv_delta``, ``mv_warmup``, ``kl_exponent``.
+        As in :func:`factorize`; also ``mv_lambda``, ``mv_delta``, ``mv_warmup``, ``kl_exponent``,
+        ``solver``.
     progress : callable, optional
         Called with the number of iterations done at each check.
     threads : int, optional
@@ -202,7 +204,8 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str | None = No
         batch sizes.
     """
     loss, constraint, init, mv = _validate_options(model, loss, constraint, init, n_restarts, max_iter, tol,
-                                                   lr, check_every, mv_lambda, mv_delta, mv_warmup, kl_exponent)
+                                                   lr, check_every, mv_lambda, mv_delta, mv_warmup, kl_exponent,
+                                                   solver)
     if V.dim() == 2:
         V = V.unsqueeze(0)
     if V.dim() != 3 or V.shape[0] not in (1, n_restarts):
@@ -229,7 +232,7 @@ def fit(V: torch.Tensor, rank: int, *, model: str = "nmf", loss: str | None = No
             parts.append(_fit(V if V.shape[0] == 1 else V[a:b], rank, model=model, loss=loss,
                               constraint=constraint, n_restarts=b - a, max_iter=max_iter, tol=tol, init=init,
                               seed=seed, seeds=seeds[a:b], lr=lr, check_every=check_every, progress=progress,
-                              n_threads=n_threads, mv=mv, kl_exponent=float(kl_exponent)))
+                              n_threads=n_threads, mv=mv, kl_exponent=float(kl_exponent), solver=solver))
     result = _join(parts, seeds)
     if size < n_restarts:
         warn_not_converged(int((~result.converged).sum()), n_restarts, max_iter, tol)
@@ -288,13 +291,13 @@ def _join(parts: list[Factorization], seeds: np.ndarray) -> Factorization:
 
 
 def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, seed, seeds, lr,
-         check_every, progress, n_threads, mv, kl_exponent=1.0) -> Factorization:
+         check_every, progress, n_threads, mv, kl_exponent=1.0, solver="mu") -> Factorization:
     gens = Streams(seeds)
     common = dict(max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
     started = time.perf_counter()
     extra = {}
     if model == "nmf":
-        run = fit_nmf(V, rank, gens, loss=loss, init=init, kl_exponent=kl_exponent, **common)
+        run = fit_nmf(V, rank, gens, loss=loss, init=init, kl_exponent=kl_exponent, solver=solver, **common)
         W, H = run.state["W"], run.state["H"]
         sig, exp, factors = W, H.transpose(-1, -2), {"W": W, "H": H}
     elif model == "convex":
@@ -321,7 +324,7 @@ def _fit(V, rank, *, model, loss, constraint, n_restarts, max_iter, tol, init, s
     settings = {
         "model": model, "loss": loss, "constraint": constraint, "init": init, "rank": rank,
         "n_restarts": n_restarts, "max_iter": max_iter, "tol": tol, "check_every": check_every,
-        "lr": lr, **mv, "kl_exponent": kl_exponent, "device": str(V.device),
+        "lr": lr, **mv, "kl_exponent": kl_exponent, "solver": solver, "device": str(V.device),
         "dtype": str(V.dtype).replace("torch.", ""),
         "threads": n_threads if V.device.type == "cpu" else None,
         "seed": seed if isinstance(seed, (int, np.integer)) else None,
@@ -362,7 +365,7 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
               lr: float | None = None, check_every: int = 10, progress: bool = False,
               threads: int | None = None, mv_lambda: float | None = None, mv_delta: float | None = None,
               mv_warmup: int | None = None, memory: int | None = None,
-              kl_exponent: float = 1.0) -> Factorization:
+              kl_exponent: float = 1.0, solver: str = "mu") -> Factorization:
     """Factorize a mutational catalogue with NMF, convex NMF, AE-NMF or minimum-volume NMF, restarts batched.
 
     Parameters
@@ -421,6 +424,14 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         5-25); on small or noiseless catalogues it can take longer, and its restarts stop at
         slightly different fits, which can move a rank across the stability threshold
         (``benchmarks/README.md``, ``bench_overrelaxed.py``).
+    solver : {'mu', 'cd'}
+        KL NMF's algorithm. ``'mu'`` (default): multiplicative updates (Lee and Seung), an
+        iteration updating ``H`` then ``W``. ``'cd'``: coordinate descent (Hsieh and Dhillon
+        2011), an iteration being one sweep of projected Newton steps over every entry of ``H``
+        then ``W`` (:func:`sigfactor.models.nmf.kl_cd_step`). A sweep costs about three
+        multiplicative updates but moves entries to 0 in one step; on PCAWG its restarts met
+        the stopping rule 2-4 times sooner, at lower divergences (``benchmarks/README.md``).
+        Unlike the multiplicative update, a single step may raise the divergence.
     threads : int, optional
         CPU threads (default: one for small batches, else PyTorch's setting); restored after.
     memory : int, optional
@@ -446,7 +457,7 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
                      max_iter=max_iter, tol=tol, init=init, seed=seed, lr=lr,
                      check_every=check_every, progress=None if bar is None else bar.update,
                      threads=threads, mv_lambda=mv_lambda, mv_delta=mv_delta, mv_warmup=mv_warmup,
-                     memory=memory, kl_exponent=kl_exponent)
+                     memory=memory, kl_exponent=kl_exponent, solver=solver)
     finally:
         if bar is not None:
             bar.close()

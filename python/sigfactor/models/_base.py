@@ -25,6 +25,11 @@ MODEL_INITS = {"nmf": ("random", "nndsvd"), "convex": ("random",), "aenmf": ("li
 """Starting values each model accepts; the first is its default (AE-NMF's: :mod:`.aenmf`)."""
 CONSTRAINTS = ("fpabs", "fppg", "pg", "abs")
 """AE-NMF's non-negativity schemes (:mod:`.aenmf`)."""
+SOLVERS = ("mu", "cd")
+"""KL NMF's algorithms: multiplicative updates or coordinate descent (:mod:`.nmf`)."""
+CD_KEEP = 0.75
+"""Least fraction of itself an entry of ``W H`` with counts keeps in one step of coordinate
+descent (:func:`sigfactor.models._kl_cpu._cd_update` says why)."""
 
 
 class ConvergenceWarning(UserWarning):

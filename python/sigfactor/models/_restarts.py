@@ -47,7 +47,8 @@ def _unit_columns(S: np.ndarray) -> np.ndarray:
 
 def fit_restarts(V: np.ndarray, rank: int, *, model: str, loss: str, n_restarts: int, seed,
                  device: str, dtype: str, max_iter: int, tol: float, check_every: int,
-                 threads: int | None = None, progress=None, kl_exponent: float = 1.0) -> Restarts:
+                 threads: int | None = None, progress=None, kl_exponent: float = 1.0,
+                 solver: str = "mu") -> Restarts:
     """Fit ``n_restarts`` restarts of ``model`` at ``rank`` with random starts.
 
     Parameters
@@ -73,7 +74,8 @@ def fit_restarts(V: np.ndarray, rank: int, *, model: str, loss: str, n_restarts:
         threads = default_threads() if threads is None else threads
         W, H = nmf_random_init(batch_means(V), V.shape[-2:], rank, Streams(seeds))
         run = fit_kl(V, W.astype(V.dtype), H.astype(V.dtype), max_iter=max_iter, tol=tol,
-                     check_every=check_every, progress=progress, threads=threads, gamma=kl_exponent)
+                     check_every=check_every, progress=progress, threads=threads, gamma=kl_exponent,
+                     solver=solver)
         return Restarts(signatures=_unit_columns(run.W.astype(np.float64)), loss=run.loss.astype(np.float64),
                         n_iter=run.n_iter, converged=run.converged, seeds=seeds, threads=threads)
     import torch
@@ -82,7 +84,7 @@ def fit_restarts(V: np.ndarray, rank: int, *, model: str, loss: str, n_restarts:
 
     fitted = fit(torch.as_tensor(V, device=device), rank, model=model, loss=loss, n_restarts=n_restarts,
                  seed=[int(s) for s in seeds], max_iter=max_iter, tol=tol, check_every=check_every,
-                 progress=progress, threads=threads, kl_exponent=kl_exponent)
+                 progress=progress, threads=threads, kl_exponent=kl_exponent, solver=solver)
     return Restarts(signatures=fitted.signatures.detach().to("cpu", torch.float64).numpy(),
                     loss=fitted.loss.detach().to("cpu", torch.float64).numpy(),
                     n_iter=fitted.n_iter.cpu().numpy(), converged=fitted.converged.cpu().numpy(),

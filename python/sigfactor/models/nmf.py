@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import batch_means, nmf_random_init
+from ._base import CD_KEEP, batch_means, nmf_random_init
 from ._driver import LOSSES, RunResult, State, iterate, per_restart, shared_left, tiny, uniform
 
 
@@ -153,12 +153,59 @@ def _scaled(num: torch.Tensor, den: torch.Tensor, U: torch.Tensor, gamma: float)
     return num.div_(den).pow_(gamma).mul_(U)
 
 
+def kl_cd_step(V: torch.Tensor, s: State) -> State:
+    """One sweep of coordinate descent over ``H`` then ``W`` for the generalized KL divergence.
+
+    Each row of ``H`` in turn (then each column of ``W``) takes one projected Newton step with
+    the rest fixed (Hsieh and Dhillon 2011, "Fast coordinate descent methods with variable
+    selection for non-negative matrix factorization", KDD, section 4); see :func:`_cd_half`.
+    The sweep of :func:`sigfactor.models._kl_cpu._cd_update`, which the CPU runs; here for
+    every restart at once (the GPU path).
+    """
+    W, H = s["W"], s["H"]
+    H = _cd_half(V, W.transpose(-1, -2), H)
+    Wt = _cd_half(V.transpose(-1, -2), H, W.transpose(-1, -2))
+    return {"W": Wt.transpose(-1, -2), "H": H}
+
+
+def _cd_half(X: torch.Tensor, F: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    """``U`` after one Newton step on each of its rows in turn, for ``X ~ F^T U`` (KL).
+
+    With ``P = max(F^T U, eps)``, row ``c`` moves to ``max(U[c] - g / h, 0)`` with
+    ``g = sum_a F[c, a] (1 - X[a] / P[a])`` and ``h = sum_a F[c, a]^2 X[a] / P[a]^2`` (to 0
+    where ``h = 0`` and ``g > 0``), but no entry of ``P`` where ``X > 0`` falls below
+    :data:`CD_KEEP` of itself, and ``P`` moves with it (see
+    :func:`sigfactor.models._kl_cpu._cd_update`). ``X`` ``(B, p, q)``, ``F``
+    ``(R, k, p)``, ``U`` ``(R, k, q)`` (not modified).
+    """
+    eps = tiny(X.dtype)
+    U = U.clone()
+    P = (F.transpose(-1, -2) @ U).clamp_min_(eps)
+    scale = F.sum(dim=-1)
+    zero = torch.zeros((), dtype=U.dtype, device=U.device)
+    for c in range(U.shape[-2]):
+        f = F[:, c, :].unsqueeze(-1)
+        inv = P.reciprocal()
+        r = X * inv
+        num = (f * r).sum(dim=-2)
+        curv = (f * f * (r * inv)).sum(dim=-2)
+        most = torch.where(X > 0, f * inv, zero).amax(dim=-2)
+        grad = scale[:, c].unsqueeze(-1) - num
+        u = U[:, c, :]
+        new = torch.where(curv > 0, u - grad / curv, torch.where(grad > 0, zero, u))
+        new = torch.where(most > 0, torch.maximum(new, u - (1 - CD_KEEP) / most), new).clamp_min_(0)
+        P = (P + f * (new - u).unsqueeze(-2)).clamp_min_(eps)
+        U[:, c, :] = new
+    return U
+
+
 def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, tol=1e-6,
-            check_every=10, progress=None, kl_exponent=1.0) -> RunResult:
+            check_every=10, progress=None, kl_exponent=1.0, solver="mu") -> RunResult:
     """Fit NMF to ``V`` (``(B, channels, samples)``, ``B`` 1 or the number of restarts).
 
-    ``kl_exponent`` is :func:`kl_step`'s ``gamma`` (KL loss only). Returns the driver's
-    :class:`RunResult` with state ``W`` (R, channels, k) and ``H`` (R, k, samples).
+    ``kl_exponent`` is :func:`kl_step`'s ``gamma`` and ``solver`` ``"mu"`` or ``"cd"`` (KL
+    loss only; with ``"cd"`` an iteration is one sweep of :func:`kl_cd_step`). Returns the
+    driver's :class:`RunResult` with state ``W`` (R, channels, k) and ``H`` (R, k, samples).
     """
     state = initialize(V, rank, gens, init)
     if loss == "frobenius":
@@ -167,21 +214,23 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
         return _fit_frobenius(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
     if V.device.type == "cpu":
         return _fit_kl_cpu(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
-                           gamma=kl_exponent)
+                           gamma=kl_exponent, solver=solver)
     # On a GPU the KL update materialises W H for every restart, all restarts at once.
-    return iterate(V, state, lambda V_, s: kl_step(V_, s, kl_exponent),
+    step = kl_cd_step if solver == "cd" else (lambda V_, s: kl_step(V_, s, kl_exponent))
+    return iterate(V, state, step,
                    lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]),
                    max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
 
 
-def _fit_kl_cpu(V, state, *, max_iter, tol, check_every, progress, gamma=1.0) -> RunResult:
+def _fit_kl_cpu(V, state, *, max_iter, tol, check_every, progress, gamma=1.0, solver="mu") -> RunResult:
     """KL NMF on the CPU: :func:`._kl_cpu.fit_kl` (every restart runs to convergence in the
     compiled kernels, with :func:`~._driver.iterate`'s stopping rule and bookkeeping) on the
     tensors' memory, with PyTorch's thread count for this fit (``fit``'s ``threads``)."""
     from ._kl_cpu import fit_kl
 
     run = fit_kl(V.numpy(), state["W"].numpy(), state["H"].numpy(), max_iter=max_iter, tol=tol,
-                 check_every=check_every, progress=progress, threads=torch.get_num_threads(), gamma=gamma)
+                 check_every=check_every, progress=progress, threads=torch.get_num_threads(), gamma=gamma,
+                 solver=solver)
     return RunResult(
         state={"W": torch.from_numpy(run.W), "H": torch.from_numpy(run.H)},
         loss=torch.from_numpy(run.loss), n_iter=torch.from_numpy(run.n_iter),
