@@ -14,7 +14,8 @@ script goes on):
 
 1. ``agreement``: every model and loss on the CPU and on the device from the same seeds (the
    initial values are drawn on the CPU, :class:`sigfactor.models._base.Streams`), float64, 300
-   iterations (and KL NMF with ``kl_exponent=1.5``: the kernels' power against PyTorch's): the
+   iterations (and KL NMF with ``kl_exponent=1.5``: the kernels' power against PyTorch's, and
+   with ``solver="cd"``: the kernels' coordinate descent against :func:`kl_cd_step`): the
    largest signature and relative loss differences.
 2. ``repeat``: the same device fit twice, bitwise equal or not (GPU reductions need not be).
 3. ``batches``: restarts fitted in memory-sized batches (``fit(memory=)``) against one batch,
@@ -76,8 +77,10 @@ def _np(t):
 
 def agreement(X, device, quick) -> list[dict]:
     rows = []
-    # The over-relaxed KL update too: the CPU kernels' power (fast log and exp) against PyTorch's.
-    for model, loss, kw in [(m, l, {}) for m, l in CASES] + [("nmf", "kl", {"kl_exponent": 1.5})]:
+    # The over-relaxed KL update too (the CPU kernels' power, fast log and exp, against PyTorch's),
+    # and coordinate descent (the kernels' tiled sweep against kl_cd_step).
+    extra = [("nmf", "kl", {"kl_exponent": 1.5}), ("nmf", "kl", {"solver": "cd"})]
+    for model, loss, kw in [(m, l, {}) for m, l in CASES] + extra:
         a, _ = _fit(X, 3, model, loss, "cpu", "float64", 4, 50 if quick else 300, **kw)
         b, _ = _fit(X, 3, model, loss, device, "float64", 4, 50 if quick else 300, **kw)
         L_a, L_b = _np(a.loss), _np(b.loss)

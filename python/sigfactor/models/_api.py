@@ -428,10 +428,11 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         KL NMF's algorithm. ``'mu'`` (default): multiplicative updates (Lee and Seung), an
         iteration updating ``H`` then ``W``. ``'cd'``: coordinate descent (Hsieh and Dhillon
         2011), an iteration being one sweep of projected Newton steps over every entry of ``H``
-        then ``W`` (:func:`sigfactor.models.nmf.kl_cd_step`). A sweep costs about three
-        multiplicative updates but moves entries to 0 in one step; on PCAWG its restarts met
-        the stopping rule 2-4 times sooner, at lower divergences (``benchmarks/README.md``).
-        Unlike the multiplicative update, a single step may raise the divergence.
+        then ``W`` (:func:`sigfactor.models.nmf.kl_cd_step`). A sweep costs several
+        multiplicative updates but can take an entry to 0 in one step. On PCAWG (ranks 5-25)
+        its restarts met the stopping rule in 26-60 % less time, at lower median divergences;
+        on two synthetic cohorts whose signatures are alike (SBS7a/SBS7b, flat SBS3/5/40) it
+        took longer (``benchmarks/README.md``). ``kl_exponent`` stays 1 with it.
     threads : int, optional
         CPU threads (default: one for small batches, else PyTorch's setting); restored after.
     memory : int, optional
