@@ -163,3 +163,23 @@ def test_bad_solver_is_refused_by_name(breast21_counts, kwargs, message):
     if kw.get("model", "nmf") == "nmf":
         with pytest.raises(ValueError, match=message):
             sigfactor.extract(datasets.breast21(), ranks=[2], n_restarts=2, max_iter=10, progress=False, **kw)
+
+
+def test_gpu_path_through_the_driver_matches_the_kernels(breast21_counts):
+    """What ``fit_nmf`` runs on a GPU (:func:`nmf.kl_cd_step` in the driver, which drops
+    restarts from the batch as they stop), here on CPU tensors, against the kernels: the same
+    iterations per restart and the same factors to rounding (float64, rank 3, default rule).
+    Catches the driver's subsets mishandled by the step (a restart updated with another's
+    catalogue or factors)."""
+    from sigfactor.models._driver import LOSSES, iterate
+
+    V = np.ascontiguousarray(breast21_counts.T, dtype=np.float64)[None]
+    V = np.concatenate([V, V[:, :, ::-1] * 2, V + 1, V])          # one catalogue per restart
+    W0, H0 = start(V, 3, 4, seed=9)
+    run = iterate(torch.from_numpy(V), {"W": torch.from_numpy(W0), "H": torch.from_numpy(H0)}, nmf.kl_cd_step,
+                  lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]), max_iter=3000, tol=1e-6, check_every=10)
+    kernels = fit_kl(V, W0, H0, max_iter=3000, tol=1e-6, check_every=10, solver="cd")
+    np.testing.assert_array_equal(run.n_iter.numpy(), kernels.n_iter)
+    assert len(set(kernels.n_iter.tolist())) > 1                  # restarts stopped at different checks
+    for got, want in ((run.state["W"].numpy(), kernels.W), (run.state["H"].numpy(), kernels.H)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-7 * np.abs(want).max())
