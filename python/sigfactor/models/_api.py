@@ -431,8 +431,9 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         then ``W`` (:func:`sigfactor.models.nmf.kl_cd_step`). A sweep costs several
         multiplicative updates but can take an entry to 0 in one step. On PCAWG (ranks 5-25)
         its restarts met the stopping rule in 26-60 % less time, at lower median divergences;
-        on two synthetic cohorts whose signatures are alike (SBS7a/SBS7b, flat SBS3/5/40) it
-        took longer (``benchmarks/README.md``). ``kl_exponent`` stays 1 with it.
+        on two simulated cohorts that the model fits almost exactly it took longer, going on
+        to closer fits where the multiplicative update's progress had fallen below ``tol``
+        (``benchmarks/README.md``). ``kl_exponent`` stays 1 with it.
     threads : int, optional
         CPU threads (default: one for small batches, else PyTorch's setting); restored after.
     memory : int, optional
