@@ -11,6 +11,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .models._base import SOLVERS
+
 DTYPES = ("float32", "float64")
 
 
@@ -126,8 +128,6 @@ def solver_fault(value, model: str, loss: str, kl_exponent: float = 1.0) -> str 
     ``"model"`` (``"cd"`` outside KL NMF), ``"exponent"`` (``"cd"`` with ``kl_exponent`` other
     than 1, an option of the multiplicative update) or None. The rule of :func:`check_solver`
     and of the command line's ``--solver``."""
-    from .models._base import SOLVERS
-
     if not isinstance(value, str) or value not in SOLVERS:
         return "choice"
     if value == "cd" and (model != "nmf" or loss != "kl"):
@@ -139,8 +139,6 @@ def solver_fault(value, model: str, loss: str, kl_exponent: float = 1.0) -> str 
 
 def check_solver(value, model: str, loss: str, kl_exponent: float = 1.0) -> str:
     """``solver`` if it suits ``model``, ``loss`` and ``kl_exponent`` (see :func:`solver_fault`)."""
-    from .models._base import SOLVERS
-
     fault = solver_fault(value, model, loss, kl_exponent)
     if fault == "choice":
         check_choice("solver", value, SOLVERS)

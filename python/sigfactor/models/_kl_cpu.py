@@ -225,8 +225,10 @@ def _cd_update(X, F, U, eps, P, Q, Xs, Us, sums, top, step, scale, acc):
     and ``g > 0``: the divergence then grows with ``U[c]``), and ``P`` moves with it.
 
     A bare Newton step can raise the divergence: where ``g > 0`` it overshoots the minimum
-    (the curvature grows as ``U[c]`` falls), and at rank 1 on the breast genomes it sent ``W``
-    and ``H`` to 0 within 8 sweeps. So no step lowers an entry of ``P`` with ``X > 0`` below
+    (the curvature grows as ``U[c]`` falls). On the breast genomes from the random start every
+    fit uses, bare steps left a divergence (summed) of 1.29 million after 8 sweeps at rank 1,
+    where bounded ones reached 49,198; at rank 2 the divergence rose from the third sweep to
+    the fourth (349,000 to 885,000). So no step lowers an entry of ``P`` with ``X > 0`` below
     :data:`~._base.CD_KEEP` (3/4) of itself: ``U[c]`` falls by at most
     ``(1 - CD_KEEP) / max_a (F[c, a] / P[a])``. On that interval each term's curvature is at
     most ``1 / CD_KEEP^2 < 2`` times its value at the start, which makes the step a descent
