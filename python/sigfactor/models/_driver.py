@@ -138,7 +138,33 @@ def torch_threads(n: int):
         torch.set_num_threads(previous)
 
 
+def flush_subnormal(state: State) -> State:
+    """``state`` with every floating-point entry below the dtype's smallest normal number set to 0.
+
+    On a CPU the fits flush subnormal numbers: multiplicative updates drive entries of the
+    factors towards 0 without reaching it, and on Intel cores each operation on a subnormal
+    float takes a microcode assist of about a hundred cycles. Measured on an Intel Xeon
+    (AVX-512), PCAWG at rank 20, float32, 2 restarts, one thread: 1,500 iterations of
+    Frobenius NMF took 6.28 s unflushed against 1.43 s with every subnormal flushed, convex
+    NMF 11.39 s against 2.83 s, and the same fits' first 300 iterations 0.38 and 0.64 s either
+    way. The kernels of KL NMF set the thread's flush-to-zero mode instead (see
+    :func:`._kl_cpu._mxcsr`); PyTorch's threads cannot be set from here, so the factors are
+    flushed before every ``check_every`` iterations (after each step, the flush itself cost a
+    third of an iteration of Frobenius NMF at that shape). An entry below 1.2e-38 (float32) or 2.2e-308 (float64) is 0 to
+    every digit a result reports. GPUs compute with subnormals at full speed; there the state
+    is left as it is.
+    """
+    out = {}
+    for key, value in state.items():
+        if value.is_floating_point():
+            value = torch.where(value.abs() < torch.finfo(value.dtype).tiny, 0.0, value)
+        out[key] = value
+    return out
+
+
 def _advance(V, state, step, objective, n_steps):
+    if V.device.type == "cpu":
+        state = flush_subnormal(state)
     for _ in range(n_steps):
         state = step(V, state)
     return state, objective(V, state)
