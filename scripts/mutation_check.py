@@ -59,6 +59,7 @@ MUTANTS = {
                            "            checks += 1"),
     "torch-subnormals-kept": ("python/sigfactor/models/_driver.py", "        state = flush_subnormal(state)\n",
                               "        pass\n"),
+    "refit-subnormals-kept": ("python/sigfactor/refit.py", "            H[H < _TINY] = 0.0", "            pass"),
     "solver-dropped": ("python/sigfactor/models/_restarts.py", "gamma=kl_exponent,\n                     solver=solver)",
                        "gamma=kl_exponent)"),
     "resample-ignored": ("python/sigfactor/extract.py", "np.random.default_rng(r_seed) if resample else None",

@@ -18,6 +18,7 @@ from ._validation import check_choice, check_counts
 __all__ = ["nnls", "refit_kl", "kl_gradient", "kl_terms", "refit"]
 
 _EPS = float(np.finfo(np.float64).eps)
+_TINY = np.finfo(np.float64).tiny
 
 
 def nnls(S, Y) -> np.ndarray:
@@ -97,6 +98,13 @@ def refit_kl(S, Y, *, max_iter: int = 5000, tol: float = 1e-8, kkt_tol: float = 
     every sample whose KKT conditions (:func:`kl_gradient`, divided by the signatures' column
     sums) are violated by more than ``kkt_tol`` is then solved by L-BFGS-B with bounds
     (:func:`scipy.optimize.minimize`) from the updates' result.
+
+    Exposures below the smallest normal float64 (2.2e-308) are set to 0 at every check: an
+    exposure whose optimum is 0 shrinks geometrically into the subnormal range, where on Intel
+    cores every operation takes a microcode assist. Measured on an Intel Xeon (AVX-512), 5,000
+    updates of 10 signatures on the 400 samples of ``bench_accuracy``'s ``many`` set: 2.32 s
+    unflushed, 1.01 s flushed; the BCV solves of that set's extraction (ranks 6-10, 20 restarts)
+    29.7 s and 21.1 s.
     """
     S = np.asarray(S, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
@@ -111,6 +119,7 @@ def refit_kl(S, Y, *, max_iter: int = 5000, tol: float = 1e-8, kkt_tol: float = 
     for it in range(max_iter):
         H = H * (St @ (Y / np.maximum(S @ H, _EPS))) / colsum
         if it % 10 == 9:
+            H[H < _TINY] = 0.0                  # subnormal: see the docstring
             cur = divergence(H)
             if abs(prev - cur) <= tol * max(abs(prev), _EPS):
                 break
