@@ -143,16 +143,19 @@ def flush_subnormal(state: State) -> State:
 
     On a CPU the fits flush subnormal numbers: multiplicative updates drive entries of the
     factors towards 0 without reaching it, and on Intel cores each operation on a subnormal
-    float takes a microcode assist of about a hundred cycles. Measured on an Intel Xeon
-    (AVX-512), PCAWG at rank 20, float32, 2 restarts, one thread, 1,500 iterations: Frobenius
-    NMF 6.28 s unflushed, 1.32 s with this flush (1.43 s with ``torch.set_flush_denormal``,
-    every operation of the thread flushed); convex NMF 11.39 s, 3.56 s (2.83 s: products of
-    small normal entries still make subnormals inside an iteration). The kernels of KL NMF set the thread's flush-to-zero mode instead (see
-    :func:`._kl_cpu._mxcsr`); PyTorch's threads cannot be set from here, so the factors are
-    flushed before every ``check_every`` iterations (after each step, the flush itself cost a
-    third of an iteration of Frobenius NMF at that shape). An entry below 1.2e-38 (float32) or 2.2e-308 (float64) is 0 to
-    every digit a result reports. GPUs compute with subnormals at full speed; there the state
-    is left as it is.
+    float takes a microcode assist of about a hundred cycles. The kernels of KL NMF set the
+    thread's flush-to-zero mode instead (:func:`._kl_cpu._mxcsr`); PyTorch's worker threads
+    cannot be set from here, so the driver flushes the factors before every ``check_every``
+    iterations (after every iteration, the flush itself cost a third of an iteration of
+    Frobenius NMF at PCAWG's shape). An entry below 1.2e-38 (float32) or 2.2e-308 (float64) is
+    0 to every digit a result reports. GPUs compute with subnormals at full speed; there the
+    state is left as it is.
+
+    Measured on an Intel Xeon (AVX-512), PCAWG at rank 20, float32, 2 restarts, one thread,
+    1,500 iterations: Frobenius NMF 6.28 s unflushed, 1.32 s with this flush (1.43 s with
+    ``torch.set_flush_denormal``, every operation of the thread flushed); convex NMF 11.39 s,
+    3.56 s (2.83 s: products of small normal entries still make subnormals inside an
+    iteration).
     """
     out = {}
     for key, value in state.items():

@@ -100,6 +100,17 @@ _FLUSH = 0x8040
 """MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6) flags."""
 
 
+def _mxcsr_call(builder, op: str, value=None):
+    """Emit x86's ``stmxcsr`` (returns the 32-bit MXCSR) or ``ldmxcsr`` of ``value``."""
+    i32, ptr = ir.IntType(32), ir.IntType(8).as_pointer()
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr]), f"llvm.x86.sse.{op}")
+    slot = cgutils.alloca_once(builder, i32)
+    if value is not None:
+        builder.store(value, slot)
+    builder.call(fn, [builder.bitcast(slot, ptr)])
+    return builder.load(slot) if value is None else None
+
+
 @intrinsic
 def _mxcsr(typingctx, bits):
     """Set the flags ``bits`` in the thread's MXCSR (x86's SSE/AVX control word) and return
@@ -122,15 +133,8 @@ def _mxcsr(typingctx, bits):
     def codegen(context, builder, sig, args):
         if not _X86:
             return context.get_constant(types.int64, 0)
-        i32, ptr = ir.IntType(32), ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [ptr])
-        store = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse.stmxcsr")
-        load = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse.ldmxcsr")
-        old, new = cgutils.alloca_once(builder, i32), cgutils.alloca_once(builder, i32)
-        builder.call(store, [builder.bitcast(old, ptr)])
-        before = builder.load(old)
-        builder.store(builder.or_(before, builder.trunc(args[0], i32)), new)
-        builder.call(load, [builder.bitcast(new, ptr)])
+        before = _mxcsr_call(builder, "stmxcsr")
+        _mxcsr_call(builder, "ldmxcsr", builder.or_(before, builder.trunc(args[0], before.type)))
         return builder.zext(before, ir.IntType(64))
 
     return types.int64(bits), codegen
@@ -144,12 +148,7 @@ def _restore_mxcsr(typingctx, value):
 
     def codegen(context, builder, sig, args):
         if _X86:
-            i32, ptr = ir.IntType(32), ir.IntType(8).as_pointer()
-            fnty = ir.FunctionType(ir.VoidType(), [ptr])
-            load = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse.ldmxcsr")
-            slot = cgutils.alloca_once(builder, i32)
-            builder.store(builder.trunc(args[0], i32), slot)
-            builder.call(load, [builder.bitcast(slot, ptr)])
+            _mxcsr_call(builder, "ldmxcsr", builder.trunc(args[0], ir.IntType(32)))
         return context.get_dummy_value()
 
     return types.none(value), codegen
