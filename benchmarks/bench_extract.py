@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from machine import machine
+
 SCENARIOS = {"small": {"ranks": "1-5", "replicates": 10}, "rank4": {"ranks": "4", "replicates": 100}}
 SIGPROFILER_2_CORES = {"small": {"wall_s": 117.0, "peak_rss_mb": 761.0}, "rank4": {"wall_s": 157.0}}
 
@@ -170,7 +172,7 @@ def main(argv=None) -> None:
         print(json.dumps({name: row}), flush=True)
     print(pd.DataFrame(rows).T.to_string())
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"machine": machine(), **rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 import torch
 
+from machine import machine
 from sigfactor.models._kl_cpu import fit_kl
 from sigfactor.models.nmf import kl_step
 
@@ -127,7 +128,8 @@ def main(argv=None) -> None:
         print("| " + " | ".join(str(row[c]) for c in cols) + " |")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"sgemm_gflops": peak, "rows": rows, "check_cost": checks, "threads": 1}, fh, indent=2)
+            json.dump({"sgemm_gflops": peak, "rows": rows, "check_cost": checks, "threads": 1,
+                       "machine": machine()}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 import warnings
@@ -35,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 
+from machine import machine                                                     # noqa: E402
 from sigfactor import datasets                                                   # noqa: E402
 from sigfactor.extract import DEFAULTS                                          # noqa: E402
 from sigfactor.models._base import Streams, batch_means, nmf_random_init, restart_seeds  # noqa: E402
@@ -49,22 +48,6 @@ def pcawg_normalised() -> tuple[np.ndarray, float]:
     counts = datasets.pcawg_wgs().counts.astype(np.float64)            # samples x channels
     cutoff = gmm_cutoff(counts.sum(axis=1), 100 * counts.shape[1], seed=0)
     return normalize(counts.T, "gmm", cutoff)[0], cutoff
-
-
-def machine() -> dict:
-    """The CPU the figures came from (timings differ between machines: on Intel cores, before
-    sigfactor flushed subnormal numbers, the multiplicative update ran 12 times slower at PCAWG
-    rank 20 than after)."""
-    out = {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
-    try:
-        with open("/proc/cpuinfo") as info:
-            fields = dict(line.split(":", 1) for line in info.read().split("\n\n")[0].splitlines() if ":" in line)
-    except OSError:
-        return out
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    out.update(cpu=fields.get("model name", out["cpu"]), family=fields.get("cpu family"), model=fields.get("model"),
-               avx512="avx512f" in fields.get("flags", "").split())
-    return out
 
 
 def main(argv=None) -> int:

@@ -82,6 +82,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import machine
+
 COHORTS = {
     "pcawg": {"loader": "pcawg_wgs", "ranks": list(range(1, 26)), "restarts": 100, "time_ranks": [5, 15, 25]},
     "tcga": {"loader": "tcga_wes", "ranks": list(range(1, 16)), "restarts": 20, "time_ranks": [5, 10, 15]},
@@ -393,7 +395,8 @@ def main(argv=None) -> None:
 
     def save() -> None:
         if args.json:
-            record = {"cpus": len(os.sched_getaffinity(0)), "command": sys.argv, "executors": rows,
+            record = {"cpus": len(os.sched_getaffinity(0)), "machine": machine(), "command": sys.argv,
+                      "executors": rows,
                       "spe": comparisons}
             with open(args.json, "w", encoding="utf-8") as fh:
                 json.dump(record, fh, indent=1, default=str)
