@@ -395,9 +395,7 @@ def main(argv=None) -> None:
 
     def save() -> None:
         if args.json:
-            record = {"cpus": len(os.sched_getaffinity(0)), "machine": machine(), "command": sys.argv,
-                      "executors": rows,
-                      "spe": comparisons}
+            record = {"machine": machine(), "command": sys.argv, "executors": rows, "spe": comparisons}
             with open(args.json, "w", encoding="utf-8") as fh:
                 json.dump(record, fh, indent=1, default=str)
 

@@ -2,7 +2,8 @@
 
 Timings differ between machines by more than between versions: on an Intel Xeon, before
 sigfactor flushed subnormal numbers, the multiplicative update ran 12 times slower at PCAWG
-rank 20 than after, where the earlier (unrecorded) machine had shown no such cost.
+rank 20 than after; the earlier machine's figures, whose CPU was not recorded, show no such
+cost.
 """
 from __future__ import annotations
 

@@ -288,7 +288,7 @@ SUBNORMAL = {"float32": 1e-40, "float64": 1e-310}
 @pytest.mark.parametrize("threads", [1, 2])
 def test_kernels_flush_subnormals_and_leave_the_thread_as_they_found_it(breast21_counts, dtype, solver, threads):
     # Catches kernels that compute with subnormal numbers (on Intel cores each costs a microcode
-    # assist: PCAWG at rank 20 took 20 times as long), and kernels that leave the calling
+    # assist: PCAWG at rank 20 took 12-17 times as long), and kernels that leave the calling
     # thread flushing subnormals after they return (numpy's arithmetic would change).
     dt = getattr(torch, dtype)
     V = torch.as_tensor(breast21_counts.T, dtype=dt).unsqueeze(0)

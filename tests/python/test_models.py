@@ -279,7 +279,7 @@ def test_small_fits_run_on_one_thread_and_restore_the_setting(breast21_counts):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_cpu_fits_flush_subnormal_factors(dtype):
     # Catches a driver that lets multiplicative updates work on subnormal entries on the CPU
-    # (Frobenius NMF on PCAWG at rank 20 took 4 times as long) and a flush that is not
+    # (Frobenius NMF on PCAWG at rank 20 took 4.8 times as long) and a flush that is not
     # applied before the steps, or that touches normal numbers.
     from sigfactor.models._driver import flush_subnormal, iterate, kl
     from sigfactor.models.nmf import kl_step
