@@ -57,9 +57,11 @@ with hypermutated samples normalised and entries floored as in
 :func:`sigfactor.extract.fitted_catalogues`.
 
 Cost: the BCV fits are 9 folds x 3 restarts per rank on 4/9 of the matrix, plus their KL
-solves. On the 21 breast genomes (ranks 1-10, 100 restarts, KL NMF, 2-core machine shared with
-other jobs) both rules together added 8.9 s to an extraction of 29.3 s without them (30 %;
-``settings["timings"]["rank_rules_s"]``). There, with 7 samples per held-out block and two
+solves (:func:`sigfactor.refit.refit_kl`, to the Poisson optimum). On ``bench_accuracy.py``'s
+``many`` set (400 samples, ranks 6-10, 20 restarts, Intel Xeon, 2 cores) an extraction with
+every rule took 17.5 s, 1.5 s of it in the KL solves (``benchmarks/bench_refit.py``).
+
+On the 21 breast genomes (ranks 1-10), with 7 samples per held-out block and two
 hypermutated genomes, the folds' errors vary widely (standard errors half the means) and BCV
 chose 8, the BIC 4, SigProfilerExtractor's rule 3.
 """
@@ -126,15 +128,8 @@ def bcv_partition(n_channels: int, n_samples: int, seed: int, groups: int = BCV_
     return [(np.sort(r), np.sort(c)) for r in row_groups for c in col_groups]
 
 
-KKT_TOL = np.inf
-"""The KL solves of BCV are :func:`sigfactor.refit.refit_kl`'s multiplicative updates without its
-L-BFGS-B finish (which revives near-zero exposures exactly): with the finish, the solves took
-three times as long as the whole extraction of the 21 breast genomes (ranks 1-10); without it
-the held-out errors differ from the exact Poisson optimum's by about 1e-3 (relative)."""
-
-
 def _solve(S: np.ndarray, Y: np.ndarray, loss: str) -> np.ndarray:
-    return refit_kl(S, Y, kkt_tol=KKT_TOL) if loss == "kl" else nnls(S, Y)
+    return refit_kl(S, Y) if loss == "kl" else nnls(S, Y)
 
 
 def bcv_predict(X: np.ndarray, rows, cols, W_D: np.ndarray, H_D: np.ndarray, loss: str) -> np.ndarray:

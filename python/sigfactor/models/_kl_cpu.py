@@ -376,6 +376,44 @@ def _cd_update(X, F, U, eps, P, Q, Xs, Us, sums, top, step, scale, acc):
                 U[c, t0 + t] = Us[c, t]
 
 
+@numba.njit(**_JIT)
+def _cd_sweeps(X, F, U, eps, sweeps, cols):
+    """``sweeps`` sweeps of :func:`_cd_update` over ``U`` for ``X ~ F^T U`` with ``F`` fixed,
+    ``cols`` columns per tile, subnormal numbers flushed as in :func:`_runs`."""
+    k, q = U.shape
+    w = min(q, cols)
+    P = np.empty((3, X.shape[0], w), dtype=U.dtype)
+    cd = np.empty((k + 4, w), dtype=U.dtype)
+    scale = np.empty(k, dtype=U.dtype)
+    acc = np.empty(_LANES, dtype=U.dtype)
+    saved = _mxcsr(_FLUSH)
+    for _ in range(sweeps):
+        _cd_update(X, F, U, eps, P[0], P[1], P[2], cd[4:], cd[:2], cd[2], cd[3], scale, acc)
+    _restore_mxcsr(saved)
+
+
+def cd_sweeps(Ft: np.ndarray, X: np.ndarray, U: np.ndarray, sweeps: int, eps: float) -> None:
+    """Coordinate descent on ``U >= 0`` for ``X ~ Ft^T U`` with ``Ft`` fixed, in place.
+
+    Each sweep gives every row of ``U`` in turn one bounded Newton step on the generalized KL
+    divergence (:func:`_cd_update`, the sweep that updates ``H`` in :func:`kl_run` with
+    ``solver="cd"``); the columns of ``U`` are independent problems.
+
+    Parameters
+    ----------
+    Ft : ndarray, shape (k, p)
+        Fixed factor, transposed (signatures as rows), C-contiguous.
+    X : ndarray, shape (p, q)
+        Data, C-contiguous, ``Ft``'s dtype.
+    U : ndarray, shape (k, q)
+        Updated in place; C-contiguous, ``Ft``'s dtype.
+    sweeps : int
+    eps : float
+        Floor of ``Ft^T U`` and of the curvature's denominators.
+    """
+    _cd_sweeps(X, Ft, U, U.dtype.type(eps), int(sweeps), CD_COLUMNS[0])
+
+
 def _fast_log(x):
     """Natural logarithm, vectorisable inside compiled loops (see the overload below)."""
     return np.log(x)
@@ -760,3 +798,5 @@ def warm_up() -> None:
                    solver=solver)
             if not (runs.done.all() and np.isfinite(runs.loss).all()):
                 raise RuntimeError(f"sigfactor's KL kernels ({solver}) gave no finite loss in {np.dtype(dtype).name}")
+        if dtype == np.float64:                      # the Poisson refit's (sigfactor.refit.refit_kl)
+            cd_sweeps(Wt[0], V[0], H[0], 1, 1e-7)
