@@ -35,7 +35,7 @@
 #'   Poisson BIC) or \code{"stable_bcv"} (bi-cross-validation among the ranks that pass the
 #'   stability thresholds). The chosen rule's per-rank quantities are in \code{stats}.
 #' @param compare_rank_rules \code{TRUE} to compute every rule's per-rank quantities side by
-#'   side in \code{stats} (bi-cross-validation adds about 30 \% to the time).
+#'   side in \code{stats} (bi-cross-validation adds about a third to the time on 21 genomes).
 #' @param scheduler \code{NULL} (fit in this R session's Python), \code{"local"} (a Dask
 #'   cluster of one worker process per CPU on 127.0.0.1, started for this call) or the address
 #'   (\code{"tcp://host:8786"}) or scheduler file (\code{.json}) of a running Dask cluster.
