@@ -112,8 +112,8 @@ def refit_kl(S, Y, *, max_iter: int = 1000, tol: float = 1e-12, kkt_tol: float =
 
     Where two signatures are nearly collinear the optimum is a long flat valley, and neither
     the sweeps nor the finish are guaranteed to reach its end: with two signatures at cosine
-    0.9997 (``tests/python/test_refit.py``'s ``_near_collinear``) one sample of 30 stayed
-    3.6e-5 (relative) above L-BFGS-B's optimum from a flat start, as it did with the
+    0.9997 (``tests/python/test_refit.py``'s ``_near_collinear``) two samples of 30 stayed
+    2.6e-5 and 3.6e-5 (relative) above L-BFGS-B's optimum from a flat start, as with the
     multiplicative updates; at cosine 0.99 every sample reached it.
 
     Parameters
