@@ -52,14 +52,14 @@ def _lbfgsb(S: np.ndarray, y: np.ndarray) -> np.ndarray:
     return res.x
 
 
-def top_signatures(Y: np.ndarray, ref, k: int) -> list[str]:
-    """The ``k`` reference signatures with the largest total NNLS exposure over the cohort."""
+def by_exposure(Y: np.ndarray, ref) -> list[str]:
+    """The reference signatures, largest total NNLS exposure over the cohort first."""
     total = nnls(ref.to_numpy(np.float64), Y).sum(axis=1)
-    return [ref.columns[i] for i in np.argsort(-total, kind="stable")[:k]]
+    return [ref.columns[i] for i in np.argsort(-total, kind="stable")]
 
 
-def refit_row(Y: np.ndarray, ref, k: int, reference: bool) -> dict:
-    names = top_signatures(Y, ref, k)
+def refit_row(Y: np.ndarray, ref, names: list[str], reference: bool) -> dict:
+    k = len(names)
     S = ref[names].to_numpy(np.float64)
     started = time.perf_counter()
     H = refit_kl(S, Y)
@@ -111,13 +111,14 @@ def main(argv=None) -> int:
     parser.add_argument("--restarts", type=int, default=20, help="extract's restarts with --extract")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    Y = datasets.pcawg_wgs().counts.T.astype(np.float64)              # channels x samples
-    ref = cosmic()
-    ref = ref.loc[datasets.pcawg_wgs().channels]
+    pcawg = datasets.pcawg_wgs()
+    Y = pcawg.counts.T.astype(np.float64)                              # channels x samples
+    ref = cosmic().loc[pcawg.channels]
+    order = by_exposure(Y, ref)
     refit_kl(ref.iloc[:, :2].to_numpy(np.float64), Y[:, :2])          # loads the compiled code once
     rows = []
     for k in args.ranks:
-        row = refit_row(Y, ref, k, args.reference)
+        row = refit_row(Y, ref, order[:k], args.reference)
         rows.append(row)
         print({key: v for key, v in row.items() if key != "signatures"}, flush=True)
     out = {"machine": machine(), "refit": rows}

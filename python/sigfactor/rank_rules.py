@@ -59,7 +59,7 @@ with hypermutated samples normalised and entries floored as in
 Cost: the BCV fits are 9 folds x 3 restarts per rank on 4/9 of the matrix, plus their KL
 solves (:func:`sigfactor.refit.refit_kl`, to the Poisson optimum). On ``bench_accuracy.py``'s
 ``many`` set (400 samples, ranks 6-10, 20 restarts, Intel Xeon, 2 cores) an extraction with
-every rule took 17.5 s, 1.5 s of it in the KL solves (``benchmarks/bench_refit.py``).
+every rule took 17.3 s, 1.4 s of it in the KL solves (``benchmarks/bench_refit.py``).
 
 On the 21 breast genomes (ranks 1-10), with 7 samples per held-out block and two
 hypermutated genomes, the folds' errors vary widely (standard errors half the means) and BCV

@@ -112,8 +112,8 @@ def test_kl_refit_sweeps_alone_reach_the_optimum(problem):
     """Without the L-BFGS-B finish (``kkt_tol=inf``) the coordinate-descent sweeps must reach
     the optimum themselves: per-sample divergence within 1e-9 (relative) of L-BFGS-B's.
     Catches a sweep whose curvature or normaliser is wrong (it converges elsewhere or slowly),
-    and a stopping rule that ends the sweeps early. Measured: 9e-16; after one sweep 5.3e-2, after five
-    1.8e-5."""
+    and a stopping rule that ends the sweeps early. Measured: 9e-16; after one sweep 5.3e-2,
+    after five 1.8e-5."""
     S, Y = problem
     H = refit_kl(S, Y, kkt_tol=np.inf)
     few = refit_kl(S, Y, max_iter=1, kkt_tol=np.inf)
