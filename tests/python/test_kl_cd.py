@@ -101,6 +101,22 @@ def test_cd_results_do_not_depend_on_tiles_or_threads(breast21_counts, monkeypat
         assert np.array_equal(W, first[0]) and np.array_equal(H, first[1])
 
 
+def test_cd_sweeps_refuses_an_update_that_shares_memory_with_its_data():
+    """The compiled sweep assumes that no two of its arrays overlap (``_NoAliasCompiler``), so
+    :func:`_kl_cpu.cd_sweeps` must refuse ``U`` that is a view of ``X`` or of ``Ft`` rather
+    than return whatever the compiler made of it. Catches the guard dropped."""
+    X = np.arange(1.0, 13.0).reshape(3, 4)
+    Ft = np.ones((2, 3))
+    with pytest.raises(ValueError, match="U shares memory with X or Ft"):
+        _kl_cpu.cd_sweeps(Ft, X, X[:2], 1, 1e-12)
+    with pytest.raises(ValueError, match="U shares memory with X or Ft"):
+        buf = np.ones(12)
+        _kl_cpu.cd_sweeps(buf[:6].reshape(2, 3), X, buf[4:].reshape(2, 4), 1, 1e-12)
+    U = np.ones((2, 4))
+    _kl_cpu.cd_sweeps(Ft, X, U, 1, 1e-12)
+    assert np.isfinite(U).all() and not np.array_equal(U, np.ones((2, 4)))
+
+
 @pytest.mark.parametrize("rank", [2, 4, 6])
 def test_cd_divergence_falls_at_every_check(breast21_counts, rank):
     """From the random starts every fit uses, the divergence falls from check to check on the
