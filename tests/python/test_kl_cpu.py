@@ -1,6 +1,8 @@
 """The fused CPU kernels for KL NMF against the PyTorch update they replace on the CPU."""
 from __future__ import annotations
 
+import warnings
+
 import numba
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import sigfactor
 from sigfactor.models import ConvergenceWarning, nmf
 from sigfactor.models._base import Streams, restart_seeds
 from sigfactor.models._driver import LOSSES, tiny
-from sigfactor.models._kl_cpu import _X86, Runs, _fast_exp, _fast_log, kl_losses, kl_run
+from sigfactor.models._kl_cpu import _X86, Runs, _fast_exp, _fast_log, fit_kl, kl_losses, kl_run
 
 TOL = {"float32": 2e-5, "float64": 1e-11}
 
@@ -177,6 +179,34 @@ def test_kernel_loop_keeps_the_driver_bookkeeping(breast21_counts, max_iter):
     torch.testing.assert_close(got.state["W"], ref.state["W"], rtol=1e-8, atol=1e-10)
     assert sum(steps) == int(ref.n_iter.max())
     assert int(got.trace_iter[-1]) == max_iter
+
+
+@pytest.mark.parametrize("solver,rank,tol", [("mu", 3, 1e-8), ("cd", 4, 1e-9)])
+def test_fit_on_several_threads_is_bitwise_the_fit_on_one(breast21_counts, solver, rank, tol):
+    """:func:`fit_kl` on 3 threads hands each restart's share of 1,000 iterations to the pool
+    and puts a restart that is not done back on the queue (``_drive``); on one thread it
+    advances them in turn. Here restarts stop at different counts, most past the first share
+    and some at ``max_iter``, so shares are requeued and finish out of order. ``W``, ``H``,
+    iteration counts, traces and the progress reported must be those of one thread. Catches
+    a restart not requeued (it would stop at 1,000), requeued after it is done, or advanced
+    by two threads at once, and progress summed wrongly."""
+    V = np.ascontiguousarray(breast21_counts.T, dtype=np.float64)[None]
+    s = start(torch.from_numpy(V), rank, 7, seed=3)
+    W0, H0 = s["W"].numpy(), s["H"].numpy()
+    kw = dict(max_iter=2500, tol=tol, check_every=10, solver=solver)
+    runs = {}
+    for threads in (1, 3):
+        steps = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            runs[threads] = (fit_kl(V, W0, H0, threads=threads, progress=steps.append, **kw), steps)
+    (one, one_steps), (many, many_steps) = runs[1], runs[3]
+    assert len(set(one.n_iter.tolist())) > 2 and (one.n_iter > 1000).sum() >= 2
+    assert (one.n_iter == kw["max_iter"]).any() and one.converged.any()
+    for name in ("W", "H", "n_iter", "converged", "loss", "trace_iter"):
+        assert np.array_equal(getattr(many, name), getattr(one, name)), name
+    assert np.array_equal(many.trace, one.trace, equal_nan=True)
+    assert sum(one_steps) == sum(many_steps) == int(one.n_iter.max())
 
 
 def _child_fit(counts, queue):
