@@ -707,7 +707,7 @@ def extract(data, ranks=range(1, 11), *, model: str = "nmf", loss: str = "kl", n
         KL NMF only: multiplicative updates (default) or coordinate descent
         (:func:`sigfactor.factorize`; Hsieh and Dhillon 2011), whose restarts meet the same
         stopping rule in fewer, costlier iterations (``max_iter`` then counts sweeps): on PCAWG
-        26-60 % less time per rank, slower on nearly noiseless simulated cohorts; on
+        48-72 % less time per rank, slower on nearly noiseless simulated cohorts; on
         ``bench_accuracy``'s ten sets the same ranks, mean F1 0.923 against 0.903
         (``benchmarks/README.md``).
     dtype : {'float32', 'float64'}

@@ -430,7 +430,7 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         2011), an iteration being one sweep of projected Newton steps over every entry of ``H``
         then ``W`` (:func:`sigfactor.models.nmf.kl_cd_step`). A sweep costs several
         multiplicative updates but can take an entry to 0 in one step. On PCAWG (ranks 5-25)
-        its restarts met the stopping rule in 26-60 % less time, at lower median divergences;
+        its restarts met the stopping rule in 48-72 % less time, at lower median divergences;
         on two simulated cohorts that the model fits almost exactly it took longer, going on
         to closer fits where the multiplicative update's progress had fallen below ``tol``
         (``benchmarks/README.md``). ``kl_exponent`` stays 1 with it.

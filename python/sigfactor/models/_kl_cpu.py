@@ -601,7 +601,7 @@ def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter
     r_w, num_w = np.empty(m, dtype=Wt.dtype), np.empty((k, m), dtype=Wt.dtype)
     scale = np.empty(k, dtype=Wt.dtype)
     acc = np.empty(_LANES, dtype=Wt.dtype)
-    # scratch of _cd_update: P and its num, curv, step, for a tile of CD_TILE bytes of columns
+    # scratch of _cd_update for a tile of CD_COLUMNS columns: P and X's tile; U's, the sums, bound and step
     w_h, w_w = (min(n, cd_cols[0]), min(m, cd_cols[1])) if cd else (1, 1)
     P_h, P_w = np.empty((2, m, w_h), dtype=Wt.dtype), np.empty((2, Vt.shape[1], w_w), dtype=Wt.dtype)
     cd_h, cd_w = np.empty((k + 4, w_h), dtype=Wt.dtype), np.empty((k + 4, w_w), dtype=Wt.dtype)
@@ -788,13 +788,18 @@ def _drive(advance, runs: Runs, threads: int, progress=None) -> None:
         return b
 
     pending = {pool.submit(share, int(b)) for b in todo}
-    while pending:
-        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for job in finished:
-            b = job.result()
-            if not runs.done[b]:
-                pending.add(pool.submit(share, b))
-        report()
+    try:
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for job in finished:
+                b = job.result()
+                if not runs.done[b]:
+                    pending.add(pool.submit(share, b))
+            report()
+    except BaseException:       # an error or an interrupt: drop the shares not yet started
+        for job in pending:
+            job.cancel()
+        raise
 
 
 def _pad_samples(V: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
