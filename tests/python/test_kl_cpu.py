@@ -188,8 +188,8 @@ def test_fit_on_several_threads_is_bitwise_the_fit_on_one(breast21_counts, solve
     advances them in turn. Here restarts stop at different counts, most past the first share
     and some at ``max_iter``, so shares are requeued and finish out of order. ``W``, ``H``,
     iteration counts, traces and the progress reported must be those of one thread. Catches
-    a restart not requeued (it would stop at 1,000), requeued after it is done, or advanced
-    by two threads at once, and progress summed wrongly."""
+    a restart not requeued (it would stop at 1,000) and progress summed wrongly; a restart
+    advanced by two threads at once would race and, most likely, change bits."""
     V = np.ascontiguousarray(breast21_counts.T, dtype=np.float64)[None]
     s = start(torch.from_numpy(V), rank, 7, seed=3)
     W0, H0 = s["W"].numpy(), s["H"].numpy()

@@ -426,6 +426,11 @@ def cd_sweeps(Ft: np.ndarray, X: np.ndarray, U: np.ndarray, sweeps: int, eps: fl
     sweeps : int
     eps : float
         Floor of ``Ft^T U`` and of the curvature's denominators.
+
+    Raises
+    ------
+    ValueError
+        If ``U`` may share memory with ``X`` or ``Ft`` (the compiled sweep assumes it does not).
     """
     if np.may_share_memory(U, X) or np.may_share_memory(U, Ft):
         raise ValueError("cd_sweeps: U shares memory with X or Ft; expected a separate array to update.")
