@@ -29,9 +29,12 @@ Usage::
     SIGFACTOR_DATA=/work/shared/data .venv/bin/python benchmarks/bench_scale.py \\
         [--cohort pcawg tcga] [--executor inprocess local] [--time-ranks pcawg=5,15,25 tcga=5,10,15] \\
         [--time-restarts 4] [--memory-iter 100] [--spe] [--spe-ranks pcawg=5,15 tcga=5] \\
-        [--spe-out DIR] [--spe-timeout SECONDS] [--json FILE]
+        [--spe-out DIR] [--spe-timeout SECONDS] [--solver mu cd] [--json FILE]
 
 ``--time-ranks`` and ``--spe-ranks`` take ``RANKS`` (for every cohort) or ``COHORT=RANKS``.
+``--solver`` names extract's KL solvers to measure (default ``mu``, extract's default): every
+run is made once per solver, and with ``--spe`` each SigProfilerExtractor run (once per rank)
+is set against each solver's.
 
 With ``--spe``, SigProfilerExtractor 1.4.1 (``spe_side.run_spe``, from ``.spe-venv``) runs on
 the same cohort in the same invocation, after sigfactor's runs: once per rank of ``--spe-ranks``
@@ -103,7 +106,8 @@ def _child(spec: dict) -> dict:
 
     warnings.simplefilter("ignore")
     cat = getattr(datasets, COHORTS[spec["cohort"]]["loader"])()
-    kwargs = dict(ranks=spec["ranks"], n_restarts=spec["restarts"], progress=False, seed=0)
+    kwargs = dict(ranks=spec["ranks"], n_restarts=spec["restarts"], progress=False, seed=0,
+                  solver=spec.get("solver", "mu"))
     if spec.get("max_iter"):
         kwargs["max_iter"] = spec["max_iter"]
     warm = dict(ranks=[1], n_restarts=2, max_iter=10, progress=False)      # imports, kernels loaded
@@ -220,10 +224,11 @@ def run_spe_rank(cohort: str, rank: int, replicates: int, out_dir: Path, timeout
             "load_after": load_after}
 
 
-def run_sigfactor_rank(cohort: str, rank: int, restarts: int) -> dict:
-    """``sigfactor extract`` at one rank of a cohort as a fresh command-line process (its defaults:
-    output folder with tables, plots and the COSMIC decomposition), measured as
-    ``bench_extract.run_sigfactor`` measures it: the counterpart of SigProfilerExtractor's wall time."""
+def run_sigfactor_rank(cohort: str, rank: int, restarts: int, solver: str = "mu") -> dict:
+    """``sigfactor extract --solver SOLVER`` at one rank of a cohort as a fresh command-line process
+    (otherwise its defaults: output folder with tables, plots and the COSMIC decomposition),
+    measured as ``bench_extract.run_sigfactor`` measures it: the counterpart of
+    SigProfilerExtractor's wall time."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_extract import run_sigfactor
 
@@ -231,7 +236,7 @@ def run_sigfactor_rank(cohort: str, rank: int, restarts: int) -> dict:
 
     load_before = os.getloadavg()
     ours = run_sigfactor(datasets.fetch(COHORTS[cohort]["loader"]), [rank], restarts, resample=True, seed=0,
-                         device="cpu")
+                         device="cpu", extra_args=("--solver", solver))
     return {"sigfactor_cli_wall_s": ours["wall_s"], "sigfactor_cli_extract_s": ours["extract_s"],
             "sigfactor_cli_peak_rss_mb": ours["peak_rss_mb"], "sigfactor_cli_command": ours["command"],
             "sigfactor_cli_load": [load_before, os.getloadavg()]}
@@ -305,24 +310,24 @@ def _load(run_record: dict) -> str:
 
 def print_tables(rows: list[dict], comparisons: list[dict]) -> None:
     """The executors' table and, with ``--spe``, the per-rank table against SigProfilerExtractor."""
-    print("| cohort | executor | time run (measured) | wall s | full sweep (extrapolated) | memory run | "
+    print("| cohort | executor | solver | time run (measured) | wall s | full sweep (extrapolated) | memory run | "
           "peak RSS main MB | peak RSS workers MB | load before / after time run |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         wall = f"{r['measured_wall_s']:.0f}" if "measured_wall_s" in r else "-"
         full = f"{r['sweep']}: ~{r['extrapolated_sweep_s'] / 60:.0f} min" if "extrapolated_sweep_s" in r else "-"
         workers = ", ".join(f"{w:.0f}" for w in r["workers_peak_mb"]) if r.get("workers_peak_mb") else "-"
         main_mb = f"{r['main_peak_mb']:.0f}" if "main_peak_mb" in r else "-"
         load = _load(r["time_run"]) if "time_run" in r else "-"
-        print(f"| {r['cohort']} | {r['executor']} | {r.get('measured', '-')} | {wall} | {full} | "
+        print(f"| {r['cohort']} | {r['executor']} | {r.get('solver', 'mu')} | {r.get('measured', '-')} | {wall} | {full} | "
               f"{r.get('memory_measured', '-')} | {main_mb} | {workers} | {load} |")
     if not comparisons:
         return
     print()
-    print("| cohort | rank | restarts | sigfactor s (rank, in-process) | sigfactor mean iterations | "
+    print("| cohort | solver | rank | restarts | sigfactor s (rank, in-process) | sigfactor mean iterations | "
           "sigfactor extract s (command, end to end) | SPE wall s (end to end) | SPE extraction s (rank) | "
           "SPE NMF s | SPE iterations per replicate | ratio end to end | ratio extraction | load before / after SPE |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for comp in comparisons:
         for r in comp["rows"]:
             subset = r["rank"] == "subset"
@@ -342,7 +347,7 @@ def print_tables(rows: list[dict], comparisons: list[dict]) -> None:
             ratio = f"{'>' if r['timed_out'] else ''}{r['ratio']:.1f}x"
             extraction = "-" if r["ratio_extraction"] is None else f"{r['ratio_extraction']:.1f}x"
             run = next((x for x in comp["spe_runs"] if x["rank"] == r["rank"]), None)
-            print(f"| {comp['cohort']} | {rank} | {comp['restarts']} | {r['sigfactor_s']:.1f} | {cells[0]} | "
+            print(f"| {comp['cohort']} | {comp.get('solver', 'mu')} | {rank} | {comp['restarts']} | {r['sigfactor_s']:.1f} | {cells[0]} | "
                   f"{r['sigfactor_cli_wall_s']:.1f} | {cells[1]} | {cells[2]} | {cells[3]} | {cells[4]} | {ratio} | "
                   f"{extraction} | {'-' if run is None else _load(run)} |")
 
@@ -367,6 +372,8 @@ def main(argv=None) -> None:
                         "temporary folder); its COHORT_rankK subfolders must not exist")
     parser.add_argument("--spe-timeout", type=float, default=None,
                         help="stop a SigProfilerExtractor run after this many seconds and record the lower bound")
+    parser.add_argument("--solver", nargs="+", default=["mu"], choices=("mu", "cd"),
+                        help="extract's KL solvers to measure, each in every run (default: mu, extract's default)")
     parser.add_argument("--json", default=None, help="write the measurements here (rewritten after every run)")
     args = parser.parse_args(argv)
     if args.child:
@@ -402,34 +409,41 @@ def main(argv=None) -> None:
     for cohort in args.cohort:
         info, ranks = COHORTS[cohort], time_ranks[cohort]
         for executor in args.executor:
-            row = {"cohort": cohort, "executor": executor, "sweep": f"ranks {info['ranks'][0]}-{info['ranks'][-1]} "
-                   f"x {info['restarts']}"}
-            if not args.skip_time:
-                t = run({"cohort": cohort, "executor": executor, "ranks": ranks, "restarts": args.time_restarts})
-                row.update(time_run=t, measured=f"ranks {','.join(map(str, ranks))} x {args.time_restarts}",
-                           measured_wall_s=t["wall_s"],
-                           extrapolated_sweep_s=extrapolate(t, info["ranks"], info["restarts"]))
-            if not args.skip_memory:
-                m = run({"cohort": cohort, "executor": executor, "ranks": [info["ranks"][-1]],
-                         "restarts": info["restarts"], "max_iter": args.memory_iter})
-                row.update(memory_run=m, memory_measured=f"rank {info['ranks'][-1]} x {info['restarts']}, "
-                           f"{args.memory_iter} iterations", main_peak_mb=m["main_peak_mb"],
-                           workers_peak_mb=m["workers_peak_mb"])
-            rows.append(row)
-            save()
-            print(json.dumps({k: v for k, v in row.items() if not k.endswith("_run")}), file=sys.stderr, flush=True)
-        if args.spe:
-            time_run = next(r["time_run"] for r in rows if r["cohort"] == cohort and r["executor"] == "inprocess")
-            comparison = {"cohort": cohort, "restarts": args.time_restarts, "spe_runs": [], "rows": []}
-            comparisons.append(comparison)
-            for k in spe_ranks[cohort]:
-                ours = run_sigfactor_rank(cohort, k, args.time_restarts)
-                spe = run_spe_rank(cohort, k, args.time_restarts, spe_out / f"{cohort}_rank{k}", args.spe_timeout)
-                comparison["spe_runs"].append({**spe, **ours})
-                comparison["rows"] = spe_rows(time_run, comparison["spe_runs"])
+            for solver in args.solver:
+                row = {"cohort": cohort, "executor": executor, "solver": solver,
+                       "sweep": f"ranks {info['ranks'][0]}-{info['ranks'][-1]} x {info['restarts']}"}
+                if not args.skip_time:
+                    t = run({"cohort": cohort, "executor": executor, "solver": solver, "ranks": ranks,
+                             "restarts": args.time_restarts})
+                    row.update(time_run=t, measured=f"ranks {','.join(map(str, ranks))} x {args.time_restarts}",
+                               measured_wall_s=t["wall_s"],
+                               extrapolated_sweep_s=extrapolate(t, info["ranks"], info["restarts"]))
+                if not args.skip_memory:
+                    m = run({"cohort": cohort, "executor": executor, "solver": solver, "ranks": [info["ranks"][-1]],
+                             "restarts": info["restarts"], "max_iter": args.memory_iter})
+                    row.update(memory_run=m, memory_measured=f"rank {info['ranks'][-1]} x {info['restarts']}, "
+                               f"{args.memory_iter} iterations", main_peak_mb=m["main_peak_mb"],
+                               workers_peak_mb=m["workers_peak_mb"])
+                rows.append(row)
                 save()
-                print(json.dumps({key: v for key, v in comparison["spe_runs"][-1].items()
-                                  if key not in ("spe_versions", "sigfactor_cli_command")}), file=sys.stderr, flush=True)
+                print(json.dumps({k: v for k, v in row.items() if not k.endswith("_run")}), file=sys.stderr,
+                      flush=True)
+        if args.spe:
+            mine = {solver: {"cohort": cohort, "solver": solver, "restarts": args.time_restarts, "spe_runs": [],
+                             "rows": []} for solver in args.solver}
+            comparisons.extend(mine.values())
+            for k in spe_ranks[cohort]:
+                ours = {solver: run_sigfactor_rank(cohort, k, args.time_restarts, solver) for solver in args.solver}
+                spe = run_spe_rank(cohort, k, args.time_restarts, spe_out / f"{cohort}_rank{k}", args.spe_timeout)
+                for solver, comparison in mine.items():
+                    time_run = next(r["time_run"] for r in rows if (r["cohort"], r["executor"], r["solver"])
+                                    == (cohort, "inprocess", solver))
+                    comparison["spe_runs"].append({**spe, **ours[solver]})
+                    comparison["rows"] = spe_rows(time_run, comparison["spe_runs"])
+                save()
+                print(json.dumps({key: v for key, v in {**spe, **{f"sigfactor_cli_wall_s_{solver}": o["sigfactor_cli_wall_s"]
+                                                                  for solver, o in ours.items()}}.items()
+                                  if key != "spe_versions"}), file=sys.stderr, flush=True)
     print_tables(rows, comparisons)
 
 
