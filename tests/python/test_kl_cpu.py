@@ -209,6 +209,43 @@ def test_fit_on_several_threads_is_bitwise_the_fit_on_one(breast21_counts, solve
     assert sum(one_steps) == sum(many_steps) == int(one.n_iter.max())
 
 
+def test_an_error_in_the_fit_drops_the_shares_not_yet_started(breast21_counts):
+    """When ``_drive`` stops on an exception (here the progress callback raises, as a user's
+    interrupt would arrive), the restarts' shares still queued on the pool are cancelled, so
+    the pool does not go on fitting up to a share of every restart for a fit nobody will read.
+    48 restarts, 2 threads: at most the few shares running or just started may advance.
+    Catches ``_drive`` leaving its pending shares queued (every restart would then advance by
+    a whole share of 1,000 iterations after the error)."""
+    import threading
+    from functools import partial
+
+    from sigfactor.models._kl_cpu import _drive, _pad_samples, _workers
+
+    V = np.ascontiguousarray(breast21_counts.T, dtype=np.float64)[None]
+    s = start(torch.from_numpy(V), 4, 48, seed=1)
+    Xt = np.ascontiguousarray(V.transpose(0, 2, 1))
+    X, H = _pad_samples(V, s["H"].numpy())
+    Wt = np.ascontiguousarray(s["W"].numpy().transpose(0, 2, 1))
+    cat = np.zeros(48, dtype=np.int64)
+    eps = float(np.finfo(np.float64).eps)
+    runs = Runs(kl_losses(X, Xt, cat, Wt, H, eps), 5000, 10)
+    advance = partial(kl_run, X, Xt, cat, Wt, H, runs, eps=eps, tol=0.0, check_every=10, max_iter=5000,
+                      max_checks=100)
+
+    def interrupt(n):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _drive(advance, runs, 2, progress=interrupt)
+    # Wait until both pool threads are free at once: every share they had started has ended.
+    both = threading.Barrier(2)
+    for job in [_workers(2).submit(both.wait, 30) for _ in range(2)]:
+        job.result(timeout=60)
+    advanced = int((runs.n_iter > 0).sum())
+    assert 1 <= advanced <= 8, f"{advanced} of 48 restarts advanced after the error"
+    assert runs.n_iter.max() == 1000 and not runs.done.any()
+
+
 def _child_fit(counts, queue):
     res = sigfactor.factorize(counts, 2, loss="kl", n_restarts=4, max_iter=50, tol=0.0, threads=2)
     queue.put(float(res.loss.min()))
