@@ -132,14 +132,14 @@ def test_kl_refit_is_batched_over_leading_dimensions(breast21_counts, cosmic_fra
 
 def test_kl_refit_finish_repairs_what_the_sweeps_leave_on_near_collinear_signatures():
     """Two signatures at cosine 0.99: coordinate descent alone stalls 1e-3 (relative) above the
-    optimum on some samples (measured: 1.1e-3); the L-BFGS-B finish must bring every sample to
-    within 1e-9 of scipy's optimum (measured: 1.8e-15). Catches a finish that is skipped or
-    whose result is dropped."""
+    optimum on some samples (measured: 1.1e-3); the L-BFGS-B finish (here without the Newton
+    finish, which would do it first) must bring every sample to within 1e-9 of scipy's optimum
+    (measured: 1.8e-15). Catches a finish that is skipped or whose result is dropped."""
     from test_refit_kkt import _divergence, _scipy_optimum
 
     S, Y = _near_collinear(0, 1e-2)
-    H = refit_kl(S, Y)
-    sweeps_only = refit_kl(S, Y, kkt_tol=np.inf)
+    H = refit_kl(S, Y, newton=False)
+    sweeps_only = refit_kl(S, Y, kkt_tol=np.inf, newton=False)
     worst, worst_sweeps = 0.0, 0.0
     for j in range(Y.shape[1]):
         best = _divergence(Y[:, j], S @ _scipy_optimum(S, Y[:, j]))
@@ -147,3 +147,27 @@ def test_kl_refit_finish_repairs_what_the_sweeps_leave_on_near_collinear_signatu
         worst_sweeps = max(worst_sweeps, _divergence(Y[:, j], S @ sweeps_only[:, j]) / best - 1)
     assert worst <= 1e-9
     assert worst_sweeps > 1e-4                      # the case does need the finish
+
+
+@pytest.mark.parametrize("gap", [3e-4, 1e-5])
+def test_kl_refit_newton_finish_reaches_the_optimum_where_the_gradient_is_too_small_to_see(gap):
+    """Two signatures at cosine 0.9997 and 0.99999: the sweeps stop short of the optimum in the
+    long flat valley between them (measured: 3.6e-5 and 1.2e-6 relative, above scipy's
+    L-BFGS-B optimum), where the gradient is below the KKT test's threshold, so the L-BFGS-B
+    finish is not called. The Newton finish must bring every sample to within 1e-9 of scipy's
+    optimum (measured: 3e-15) and, with it off, the same refit must show the gap (so the case
+    needs it). Catches the Newton finish skipped, its result dropped, or a step taken that
+    raises the divergence (a sample would then end above the sweeps' result)."""
+    from test_refit_kkt import _divergence, _scipy_optimum
+
+    S, Y = _near_collinear(0, gap)
+    H, without = refit_kl(S, Y), refit_kl(S, Y, newton=False)
+    excess = []
+    for j in range(Y.shape[1]):
+        best = _divergence(Y[:, j], S @ _scipy_optimum(S, Y[:, j]))
+        excess.append((_divergence(Y[:, j], S @ H[:, j]) / best - 1,
+                       _divergence(Y[:, j], S @ without[:, j]) / best - 1))
+    excess = np.array(excess)
+    assert excess[:, 0].max() <= 1e-9
+    assert excess[:, 1].max() > 1e-7                                # the sweeps alone fall short
+    assert (excess[:, 0] <= excess[:, 1] + 1e-12).all()             # never worse than the sweeps
