@@ -59,6 +59,8 @@ MUTANTS = {
                               "H[idx] = _newton_finish(s_mat, y, h) if newton else h", "H[idx] = h"),
     "newton-takes-any-step": ("python/sigfactor/refit.py", "better = f_trial < f[todo[cols]]",
                               "better = f_trial == f_trial"),
+    "newton-group-skipped": ("python/sigfactor/refit.py", "for a in range(0, Y.shape[1], group):",
+                             "for a in range(group, Y.shape[1], group):"),
     "drive-no-cancel": ("python/sigfactor/models/_kl_cpu.py",
                         "        for job in pending:\n            job.cancel()\n        raise",
                         "        raise"),

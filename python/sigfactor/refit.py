@@ -24,6 +24,9 @@ _CHECK = 5
 _NEWTON_RTOL = 1e-14
 """A sample's Poisson fit is done when its Newton decrement is at most this fraction of its
 divergence (:func:`_newton_finish`)."""
+_NEWTON_BYTES = 64 * 2**20
+"""Most memory the per-sample Hessians of one group of samples take in :func:`_newton_finish`
+(``k x k`` float64 each: 64 MB is 20,000 samples at 20 signatures)."""
 
 
 def nnls(S, Y) -> np.ndarray:
@@ -108,11 +111,20 @@ def _newton_finish(S: np.ndarray, Y: np.ndarray, H: np.ndarray, *, rtol: float =
     exposures are scaled or mixed, so it crosses the long flat valley of two nearly collinear
     signatures in a few steps, where the gradient (what the KKT test reads) is too small to
     notice that the sweeps stopped short of the optimum. ``S`` ``(p, k)``, ``Y`` ``(p, n)``,
-    ``H`` ``(k, n)``, float64; returns a new ``H``.
+    ``H`` ``(k, n)``, float64; returns a new ``H``. The samples are taken in groups whose
+    Hessians fill at most :data:`_NEWTON_BYTES`.
     """
-    p, k = S.shape
     H = H.copy()
-    pairs = (S[:, :, None] * S[:, None, :]).reshape(p, k * k)
+    pairs = (S[:, :, None] * S[:, None, :]).reshape(S.shape[0], -1)
+    group = max(1, _NEWTON_BYTES // (8 * pairs.shape[1]))
+    for a in range(0, Y.shape[1], group):
+        _newton_steps(S, Y[:, a:a + group], H[:, a:a + group], pairs, rtol, max_iter)
+    return H
+
+
+def _newton_steps(S, Y, H, pairs, rtol, max_iter) -> None:
+    """:func:`_newton_finish` on one group of samples, ``H`` updated in place."""
+    k = S.shape[1]
     diagonal = np.arange(k)
     todo = np.arange(Y.shape[1])
     f = kl_terms(Y, S @ H).sum(axis=0)
@@ -146,7 +158,6 @@ def _newton_finish(S: np.ndarray, Y: np.ndarray, H: np.ndarray, *, rtol: float =
             searching[cols[better]] = False
             step[cols[~better]] /= 2
         todo = todo[~searching]                                             # no lower point: done
-    return H
 
 
 def refit_kl(S, Y, *, max_iter: int = 1000, tol: float = 1e-12, kkt_tol: float = 1e-6,

@@ -171,3 +171,19 @@ def test_kl_refit_newton_finish_reaches_the_optimum_where_the_gradient_is_too_sm
     assert excess[:, 0].max() <= 1e-9
     assert excess[:, 1].max() > 1e-7                                # the sweeps alone fall short
     assert (excess[:, 0] <= excess[:, 1] + 1e-12).all()             # never worse than the sweeps
+
+
+def test_kl_refit_newton_finish_in_groups_of_samples_is_the_finish_on_all(monkeypatch):
+    """The Newton finish takes the samples in groups sized by memory; groups of 7 of the 30
+    samples must give what one group gives. Catches a group written to a copy (its steps
+    lost) and group bounds that skip or repeat samples."""
+    import importlib
+
+    refit_module = importlib.import_module("sigfactor.refit")      # the package's `refit` is the function
+
+    S, Y = _near_collinear(0, 3e-4)
+    whole = refit_kl(S, Y)
+    monkeypatch.setattr(refit_module, "_NEWTON_BYTES", 8 * S.shape[1] ** 2 * 7)
+    grouped = refit_kl(S, Y)
+    np.testing.assert_allclose(grouped, whole, rtol=1e-12, atol=1e-9)
+    assert not np.allclose(refit_kl(S, Y, newton=False), whole, rtol=1e-6)
