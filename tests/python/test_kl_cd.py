@@ -182,20 +182,92 @@ def test_bad_solver_is_refused_by_name(breast21_counts, kwargs, message):
 
 
 def test_gpu_path_through_the_driver_matches_the_kernels(breast21_counts):
-    """What ``fit_nmf`` runs on a GPU (:func:`nmf.kl_cd_step` in the driver, which drops
-    restarts from the batch as they stop), here on CPU tensors, against the kernels: the same
-    iterations per restart and the same factors to rounding (float64, rank 3, default rule).
-    Catches the driver's subsets mishandled by the step (a restart updated with another's
-    catalogue or factors)."""
-    from sigfactor.models._driver import LOSSES, iterate
-
+    """What ``fit_nmf`` runs on a GPU (``nmf._fit_kl_torch``: :func:`nmf.kl_cd_step` in the
+    driver, which drops restarts from the batch as they stop and extrapolates at every check),
+    here on CPU tensors, against the kernels: the same iterations per restart and the same
+    factors to rounding (float64, rank 3, default rule). Catches the driver's subsets
+    mishandled by the step (a restart updated with another's catalogue or factors) and the GPU
+    path left without the extrapolation."""
     V = np.ascontiguousarray(breast21_counts.T, dtype=np.float64)[None]
     V = np.concatenate([V, V[:, :, ::-1] * 2, V + 1, V])          # one catalogue per restart
     W0, H0 = start(V, 3, 4, seed=9)
-    run = iterate(torch.from_numpy(V), {"W": torch.from_numpy(W0), "H": torch.from_numpy(H0)}, nmf.kl_cd_step,
-                  lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]), max_iter=3000, tol=1e-6, check_every=10)
+    run = nmf._fit_kl_torch(torch.from_numpy(V), {"W": torch.from_numpy(W0), "H": torch.from_numpy(H0)},
+                            max_iter=3000, tol=1e-6, check_every=10, progress=None, solver="cd")
     kernels = fit_kl(V, W0, H0, max_iter=3000, tol=1e-6, check_every=10, solver="cd")
     np.testing.assert_array_equal(run.n_iter.numpy(), kernels.n_iter)
     assert len(set(kernels.n_iter.tolist())) > 1                  # restarts stopped at different checks
     for got, want in ((run.state["W"].numpy(), kernels.W), (run.state["H"].numpy(), kernels.H)):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-7 * np.abs(want).max())
+
+
+def test_extrapolation_is_the_rule_written_out_by_hand(breast21_counts):
+    """Coordinate descent tries an extrapolated point at every check after the first. Written
+    out here from the rule (Ang and Gillis 2019, once per check): plain sweeps between checks
+    (``extrapolate=False``), then ``max(U + beta (U - U_prev), 0)`` for ``W`` and ``H``, taken
+    only if scipy's KL divergence there is lower; ``beta`` starts at 1/2, grows by 1.5 up to 8
+    when taken, halves down to 1/4 when not. The kernels and the driver (the GPU path) must
+    follow it to rounding over 12 checks in which points are both taken and refused. Catches a
+    point taken whatever its loss, never taken, ``U_prev`` kept from an older check or taken
+    after the jump, and ``beta``'s schedule changed."""
+    from scipy.special import kl_div
+
+    from sigfactor.models._driver import LOSSES, iterate
+
+    V = np.ascontiguousarray(breast21_counts.T, dtype=np.float64)[None]
+    eps = float(np.finfo(np.float64).eps)
+    W0, H0 = start(V, 3, 2, seed=4)
+    every, checks = 5, 12
+    for r in range(2):
+        W, H, beta, prev, taken = W0[r:r + 1], H0[r:r + 1], 0.5, None, []
+        for _ in range(checks):
+            plain = fit_kl(V, W, H, max_iter=every, tol=0.0, check_every=every, solver="cd", extrapolate=False)
+            W, H = plain.W, plain.H
+            if prev is not None:
+                Wx, Hx = np.maximum(W + beta * (W - prev[0]), 0), np.maximum(H + beta * (H - prev[1]), 0)
+                prev = (W, H)
+                if kl_div(V[0], np.maximum(Wx[0] @ Hx[0], eps)).sum() < kl_div(V[0], np.maximum(W[0] @ H[0], eps)).sum():
+                    W, H, beta = Wx, Hx, min(beta * 1.5, 8.0)
+                    taken.append(True)
+                else:
+                    beta = max(beta * 0.5, 0.25)
+                    taken.append(False)
+            else:
+                prev = (W, H)
+        assert any(taken) and not all(taken), taken
+        kernels = fit_kl(V, W0[r:r + 1], H0[r:r + 1], max_iter=every * checks, tol=0.0, check_every=every,
+                         solver="cd")
+        driver = iterate(torch.from_numpy(V), {"W": torch.from_numpy(W0[r:r + 1]), "H": torch.from_numpy(H0[r:r + 1])},
+                         nmf.kl_cd_step, lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]), max_iter=every * checks,
+                         tol=0.0, check_every=every, extrapolate_keys=("W", "H"))
+        for got_W, got_H in ((kernels.W, kernels.H), (driver.state["W"].numpy(), driver.state["H"].numpy())):
+            np.testing.assert_allclose(got_W, W, rtol=0, atol=1e-10 * np.abs(W).max())
+            np.testing.assert_allclose(got_H, H, rtol=0, atol=1e-10 * np.abs(H).max())
+
+
+def test_extrapolation_reaches_the_rule_in_fewer_sweeps_at_no_higher_loss(breast21_counts):
+    """What the extrapolation is for: on the breast genomes at rank 5 (6 restarts, default
+    rule) coordinate descent with it stops in well under two thirds of the sweeps it takes
+    without, each restart at a divergence no higher (within 1e-5). Measured: 340-610 sweeps
+    against 790-2,210, every divergence lower. Catches the extrapolated point never taken and
+    a ``beta`` that does not grow."""
+    V = np.ascontiguousarray(breast21_counts.T, dtype=np.float64)[None]
+    W0, H0 = start(V, 5, 6, seed=5)
+    plain = fit_kl(V, W0, H0, max_iter=10000, tol=1e-6, check_every=10, solver="cd", extrapolate=False)
+    fast = fit_kl(V, W0, H0, max_iter=10000, tol=1e-6, check_every=10, solver="cd")
+    assert np.median(fast.n_iter) < 0.6 * np.median(plain.n_iter), (fast.n_iter, plain.n_iter)
+    assert (fast.loss <= plain.loss * (1 + 1e-5)).all(), (fast.loss, plain.loss)
+    assert fast.converged.all()
+
+
+def test_multiplicative_updates_are_not_extrapolated(breast21_counts):
+    """The extrapolation's projection sets entries to 0, where a multiplicative update can never
+    move them again, so ``solver="mu"`` runs without it: its fit is bitwise the fit with
+    ``extrapolate=False`` and differs from the one with it. Catches the default applied to
+    every solver."""
+    V = np.ascontiguousarray(breast21_counts.T, dtype=np.float64)[None]
+    W0, H0 = start(V, 4, 2, seed=6)
+    kw = dict(max_iter=300, tol=0.0, check_every=10)
+    with pytest.warns(sigfactor.ConvergenceWarning):
+        mu, off, on = (fit_kl(V, W0, H0, extrapolate=ex, **kw) for ex in (None, False, True))
+    assert np.array_equal(mu.W, off.W) and np.array_equal(mu.H, off.H)
+    assert not np.allclose(mu.W, on.W)

@@ -30,6 +30,10 @@ SOLVERS = ("mu", "cd")
 CD_KEEP = 0.75
 """Least fraction of itself an entry of ``W H`` with counts keeps in one step of coordinate
 descent (:func:`sigfactor.models._kl_cpu._cd_update` says why)."""
+EXTRAPOLATION = (0.5, 1.5, 8.0, 0.5, 0.25)
+"""Coordinate descent's extrapolation between checks (:func:`sigfactor.models._driver.extrapolate`):
+the step's first factor ``beta``, the factor it grows by when a step is taken, its most, the
+factor it shrinks by when one is refused, and its least."""
 
 
 class ConvergenceWarning(UserWarning):

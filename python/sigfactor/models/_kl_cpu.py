@@ -44,7 +44,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from ._base import CD_KEEP, warn_not_converged
+from ._base import CD_KEEP, EXTRAPOLATION, warn_not_converged
 
 _FAST = {"nsz", "arcp", "afn"}
 """fastmath without ``contract``, ``reassoc``, ``nnan`` and ``ninf``. Without ``contract`` LLVM
@@ -587,9 +587,22 @@ def _losses(V, Vt, cat, Wt, H, first, last, eps, out):
     _restore_mxcsr(saved)
 
 
+@numba.njit(inline="always", **_JIT)
+def _extrapolated(U, Up, beta, out):
+    """``out = max(U + beta (U - Up), 0)``, then ``Up = U``."""
+    k, q = U.shape
+    zero = U.dtype.type(0)
+    for c in range(k):
+        for t in range(q):
+            u = U[c, t]
+            v = _fma(beta, u - Up[c, t], u)
+            out[c, t] = v if v > zero else zero
+            Up[c, t] = u
+
+
 @numba.njit(**_JIT)
 def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter, max_checks,
-          n_iter, n_checks, loss, done, converged, trace, gamma, cd, cd_cols):
+          n_iter, n_checks, loss, done, converged, trace, gamma, cd, cd_cols, ex, beta, Wp, Hp, schedule):
     """Restarts ``first .. last - 1`` for up to ``max_checks`` convergence checks each.
 
     The rule of :func:`sigfactor.models._driver.iterate`: every ``check_every`` iterations
@@ -599,6 +612,12 @@ def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter
     in place, so a later call continues where this one stopped. An iteration is one
     multiplicative update of ``H`` then ``W`` (:func:`_update`), or with ``cd`` one sweep of
     coordinate descent over ``H`` then ``W`` (:func:`_cd_update`).
+
+    With ``ex``, every check after the first first tries an extrapolated point
+    (:func:`sigfactor.models._driver.extrapolate`, the same rule): ``max(U + beta (U - U_prev), 0)``
+    for ``W`` and ``H``, ``U_prev`` (``Wp``, ``Hp``) being where the previous check's iterations
+    ended; it is taken only if its loss is below the loss reached, and ``beta[b]`` then grows by
+    ``schedule[0]`` up to ``schedule[1]``, else shrinks by ``schedule[2]`` down to ``schedule[3]``.
     """
     k, m = Wt.shape[1], Wt.shape[2]
     n = H.shape[2]
@@ -610,6 +629,8 @@ def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter
     w_h, w_w = (min(n, cd_cols[0]), min(m, cd_cols[1])) if cd else (1, 1)
     P_h, P_w = np.empty((2, m, w_h), dtype=Wt.dtype), np.empty((2, Vt.shape[1], w_w), dtype=Wt.dtype)
     cd_h, cd_w = np.empty((k + 4, w_h), dtype=Wt.dtype), np.empty((k + 4, w_w), dtype=Wt.dtype)
+    Wc, Hc = (np.empty((k, m), dtype=Wt.dtype), np.empty((k, H.shape[2]), dtype=Wt.dtype)) if ex else (Wt[0], H[0])
+    grow, most, shrink, least = schedule
     saved = _mxcsr(_FLUSH)
     for b in range(first, last):
         X, Xt, W_, H_ = V[cat[b]], Vt[cat[b]], Wt[b], H[b]
@@ -625,6 +646,20 @@ def _runs(V, Vt, cat, Wt, H, first, last, eps, floor, tol, check_every, max_iter
                     _update(Xt, H_, W_, eps, r_w, num_w, scale, acc, gamma)
             n_iter[b] += steps
             cur = Wt.dtype.type(_restart_loss(Xt, W_, H_, eps, r_w) / (m * Xt.shape[0]))
+            if ex and n_checks[b] == 0:
+                Wp[b, :, :] = W_
+                Hp[b, :, :] = H_
+            elif ex:
+                _extrapolated(W_, Wp[b], beta[b], Wc)
+                _extrapolated(H_, Hp[b], beta[b], Hc)
+                tried = Wt.dtype.type(_restart_loss(Xt, Wc, Hc, eps, r_w) / (m * Xt.shape[0]))
+                if tried < cur:
+                    W_[:, :] = Wc
+                    H_[:, :] = Hc
+                    cur = tried
+                    beta[b] = min(beta[b] * grow, most)
+                else:
+                    beta[b] = max(beta[b] * shrink, least)
             before = loss[b]
             rel = abs(before - cur) / (before if before > floor else floor)
             loss[b] = cur
@@ -649,10 +684,19 @@ def kl_losses(V: np.ndarray, Vt: np.ndarray, cat: np.ndarray, Wt: np.ndarray, H:
 
 
 class Runs:
-    """Per-restart counters of :func:`kl_run`, continued across calls (arrays of length R)."""
+    """Per-restart counters of :func:`kl_run`, continued across calls (arrays of length R).
 
-    def __init__(self, loss0: np.ndarray, max_iter: int, check_every: int):
+    With ``like`` (the fit's ``Wt`` and ``H``) it also holds the extrapolation's state: each
+    restart's ``beta`` and where its previous check's iterations ended (``Wp``, ``Hp``).
+    """
+
+    def __init__(self, loss0: np.ndarray, max_iter: int, check_every: int,
+                 like: tuple[np.ndarray, np.ndarray] | None = None):
         R = loss0.shape[0]
+        self.extrapolate = like is not None
+        self.beta = np.full(R, EXTRAPOLATION[0], dtype=loss0.dtype)
+        shapes = ((1, 1, 1), (1, 1, 1)) if like is None else (like[0].shape, like[1].shape)
+        self.Wp, self.Hp = (np.zeros(shape, dtype=loss0.dtype) for shape in shapes)
         self.n_iter = np.zeros(R, dtype=np.int64)
         self.n_checks = np.zeros(R, dtype=np.int64)
         self.loss = loss0.copy()
@@ -676,7 +720,8 @@ def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every
     Wt, H : ndarray, shapes (R, k, channels) and (R, k, samples)
         Updated in place.
     runs : Runs
-        Counters, losses and trace; updated in place.
+        Counters, losses and trace, and the extrapolation's state if it has one (then every
+        check after the first tries an extrapolated point: :func:`_runs`); updated in place.
     eps : float
         Floor for ``W H`` and the normalising sums.
     tol, check_every, max_iter : float, int, int
@@ -698,7 +743,8 @@ def kl_run(V, Vt, cat, Wt, H, runs: Runs, *, eps: float, tol: float, check_every
     # Compared in the working dtype, as the driver's tensors do.
     tail = (dt(eps), dt(np.finfo(Wt.dtype).eps), dt(tol), int(check_every), int(max_iter), int(max_checks),
             runs.n_iter, runs.n_checks, runs.loss, runs.done, runs.converged, runs.trace, dt(gamma),
-            solver == "cd", CD_COLUMNS)
+            solver == "cd", CD_COLUMNS, runs.extrapolate, runs.beta, runs.Wp, runs.Hp,
+            tuple(dt(x) for x in EXTRAPOLATION[1:]))
     todo = np.flatnonzero(~runs.done) if restarts is None else restarts[~runs.done[restarts]]
     _over_restarts(_runs, todo, threads, (V, Vt, cat, Wt, H), tail)
 
@@ -716,7 +762,8 @@ class KLFit(NamedTuple):
 
 
 def fit_kl(V: np.ndarray, W: np.ndarray, H: np.ndarray, *, max_iter: int, tol: float, check_every: int,
-           progress=None, threads: int = 1, gamma: float = 1.0, solver: str = "mu") -> KLFit:
+           progress=None, threads: int = 1, gamma: float = 1.0, solver: str = "mu",
+           extrapolate: bool | None = None) -> KLFit:
     """KL NMF of every restart to convergence in the kernels, from initial ``W`` and ``H``.
 
     The stopping rule, counters and loss trace are those of :func:`~._driver.iterate`; a
@@ -738,14 +785,20 @@ def fit_kl(V: np.ndarray, W: np.ndarray, H: np.ndarray, *, max_iter: int, tol: f
     solver : {"mu", "cd"}
         Multiplicative updates or coordinate descent (:func:`kl_run`); with ``"cd"`` an
         iteration is one sweep of coordinate descent over ``H`` then ``W``.
+    extrapolate : bool, optional
+        Try an extrapolated point at every check (:func:`sigfactor.models._driver.extrapolate`).
+        By default, with ``"cd"`` only: with multiplicative updates an entry the step sets
+        to 0 stays 0 for good.
     """
+    extrapolate = solver == "cd" if extrapolate is None else bool(extrapolate)
     eps = float(np.finfo(V.dtype).eps)
     R, n = W.shape[0], V.shape[2]
     Xt = np.ascontiguousarray(V.transpose(0, 2, 1))
     X, H = _pad_samples(V, H)
     cat = np.zeros(R, dtype=np.int64) if V.shape[0] == 1 else np.arange(R, dtype=np.int64)
     Wt = np.array(W.transpose(0, 2, 1), dtype=V.dtype, order="C")      # a copy even at rank 1
-    runs = Runs(kl_losses(X, Xt, cat, Wt, H, eps, threads).astype(V.dtype), max_iter, check_every)
+    runs = Runs(kl_losses(X, Xt, cat, Wt, H, eps, threads).astype(V.dtype), max_iter, check_every,
+                like=(Wt, H) if extrapolate else None)
     advance = partial(kl_run, X, Xt, cat, Wt, H, runs, eps=eps, tol=tol, check_every=check_every,
                       max_iter=max_iter, max_checks=max(1, 1000 // check_every), gamma=gamma, solver=solver)
     _drive(advance, runs, threads, progress)
@@ -866,7 +919,8 @@ def warm_up() -> None:
         cat = np.zeros(1, dtype=np.int64)
         Wt, H = np.ones((1, 1, 3), dtype=dtype), np.ones((1, 1, 2), dtype=dtype)
         for solver in ("mu", "cd"):
-            runs = Runs(kl_losses(V, Vt, cat, Wt, H, 1e-7).astype(dtype), 2, 1)
+            runs = Runs(kl_losses(V, Vt, cat, Wt, H, 1e-7).astype(dtype), 2, 1,
+                        like=(Wt, H) if solver == "cd" else None)
             kl_run(V, Vt, cat, Wt, H, runs, eps=1e-7, tol=0.0, check_every=1, max_iter=2, max_checks=2,
                    solver=solver)
             if not (runs.done.all() and np.isfinite(runs.loss).all()):

@@ -204,7 +204,9 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
     """Fit NMF to ``V`` (``(B, channels, samples)``, ``B`` 1 or the number of restarts).
 
     ``kl_exponent`` is :func:`kl_step`'s ``gamma`` and ``solver`` ``"mu"`` or ``"cd"`` (KL
-    loss only; with ``"cd"`` an iteration is one sweep of :func:`kl_cd_step`). Returns the
+    loss only; with ``"cd"`` an iteration is one sweep of :func:`kl_cd_step`, and every check
+    of the stopping rule after the first tries an extrapolated point,
+    :func:`~._driver.extrapolate`). Returns the
     driver's :class:`RunResult` with state ``W`` (R, channels, k) and ``H`` (R, k, samples).
     """
     state = initialize(V, rank, gens, init)
@@ -215,11 +217,19 @@ def fit_nmf(V, rank, gens, *, loss="frobenius", init="random", max_iter=10000, t
     if V.device.type == "cpu":
         return _fit_kl_cpu(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
                            gamma=kl_exponent, solver=solver)
-    # On a GPU the KL update materialises W H for every restart, all restarts at once.
-    step = kl_cd_step if solver == "cd" else (lambda V_, s: kl_step(V_, s, kl_exponent))
+    return _fit_kl_torch(V, state, max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
+                         gamma=kl_exponent, solver=solver)
+
+
+def _fit_kl_torch(V, state, *, max_iter, tol, check_every, progress, gamma=1.0, solver="mu") -> RunResult:
+    """KL NMF in PyTorch through :func:`~._driver.iterate`, what a GPU runs: the update
+    materialises ``W H`` for every restart, all restarts at once. With ``"cd"`` the driver
+    extrapolates at every check, as the CPU kernels do."""
+    step = kl_cd_step if solver == "cd" else (lambda V_, s: kl_step(V_, s, gamma))
     return iterate(V, state, step,
                    lambda V_, s: LOSSES["kl"](V_, s["W"] @ s["H"]),
-                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress)
+                   max_iter=max_iter, tol=tol, check_every=check_every, progress=progress,
+                   extrapolate_keys=("W", "H") if solver == "cd" else ())
 
 
 def _fit_kl_cpu(V, state, *, max_iter, tol, check_every, progress, gamma=1.0, solver="mu") -> RunResult:
