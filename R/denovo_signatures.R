@@ -66,7 +66,8 @@
 #'   time per rank, but chose rank 15 where 1 chose 17; on a few genomes it can take longer.
 #' @param solver KL NMF only: \code{"mu"} (the default), multiplicative updates, or
 #'   \code{"cd"}, coordinate descent (Hsieh and Dhillon 2011), whose restarts meet the same
-#'   stopping rule in fewer, costlier iterations (sweeps). It takes no \code{kl_exponent}.
+#'   stopping rule in fewer, costlier iterations (sweeps), with an extrapolated step tried at
+#'   every check of the rule after the first. It takes no \code{kl_exponent}.
 #' @param verbose Report progress and the chosen rank as R messages (\code{TRUE} or
 #'   \code{FALSE}); \code{suppressMessages()} silences them too.
 #' @param out \code{NULL}, or a folder to create with the same SigProfilerExtractor-layout

@@ -358,8 +358,11 @@ def fitted_catalogues(counts: np.ndarray, n: int, rng: np.random.Generator | Non
 def fit_bytes(channels: int, samples: int, rank: int, dtype: str) -> int:
     """Estimated memory of one restart's fit beyond the catalogues it shares: four catalogue-sized
     arrays in the working precision (the kernels' padded and transposed copies; PyTorch's
-    reconstruction, ratio and update temporaries) and the factors with their float64 draws."""
-    return 4 * channels * samples * np.dtype(dtype).itemsize + 4 * (channels + samples) * rank * 8
+    reconstruction, ratio and update temporaries), the factors with their float64 draws, and two
+    factor-sized arrays in the working precision (where coordinate descent's previous check
+    ended, :func:`sigfactor.models._driver.extrapolate`)."""
+    size = np.dtype(dtype).itemsize
+    return 4 * channels * samples * size + 4 * (channels + samples) * rank * 8 + 2 * (channels + samples) * rank * size
 
 
 def sample_statistics(X: np.ndarray, X_hat: np.ndarray, samples) -> pd.DataFrame:
