@@ -432,11 +432,10 @@ def factorize(X, rank: int, *, model: str = "nmf", loss: str | None = None,
         stopping rule after the first an extrapolated point is tried and taken where its loss
         is lower (:func:`sigfactor.models._driver.extrapolate`; about half the sweeps at PCAWG
         ranks 20-25). A sweep costs several
-        multiplicative updates but can take an entry to 0 in one step. On PCAWG (ranks 5-25)
-        its restarts met the stopping rule in 48-72 % less time, at lower median divergences;
-        on two simulated cohorts that the model fits almost exactly it took longer, going on
-        to closer fits where the multiplicative update's progress had fallen below ``tol``
-        (``benchmarks/README.md``). ``kl_exponent`` stays 1 with it.
+        multiplicative updates but can take an entry to 0 in one step. On PCAWG (ranks 5-25, 8
+        restarts) its restarts met the stopping rule in 71-84 % less time, at lower median
+        divergences, and it fitted the larger simulated sets of ``bench_accuracy.py`` in less
+        time (``benchmarks/README.md``). ``kl_exponent`` stays 1 with it.
     threads : int, optional
         CPU threads (default: one for small batches, else PyTorch's setting); restored after.
     memory : int, optional

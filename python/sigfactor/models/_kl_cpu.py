@@ -15,7 +15,8 @@ multiply-add that the compiler vectorises (no horizontal sums).
 With ``solver="cd"`` an iteration is instead a sweep of coordinate descent (Hsieh and Dhillon
 2011), :func:`_cd_update`, also one routine for both factors: it takes the columns of ``U`` a
 tile at a time, so the tile's ``X`` and ``W H`` stay in cache while each row of ``U`` takes its
-Newton step.
+Newton step; at every check of the stopping rule after the first, each restart also tries an
+extrapolated point (:func:`sigfactor.models._driver.extrapolate`, the same rule in :func:`_runs`).
 
 The arithmetic is that of :func:`sigfactor.models.nmf.kl_step` (same updates, same
 epsilons), summed in a different order, so the two agree to rounding. Each restart's
